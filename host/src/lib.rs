@@ -1,0 +1,1 @@
+//! tinyconv on the host.

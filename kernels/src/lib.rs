@@ -1,0 +1,11 @@
+//! Training ops for tinyconv: one API ([`Backend`]) with a native CPU implementation
+//! ([`cpu::CpuBackend`]) and CubeCL implementations for GPUs (features `wgpu`, `cuda`).
+//!
+//! Layouts follow Keras: activations are NHWC (channels last), convolution kernels are HWIO
+//! (`[kh, kw, in_c, out_c]`), dense kernels are `[in, out]`, biases `[out]`.
+
+mod backend;
+mod geometry;
+
+pub use backend::{Backend, LossOutput};
+pub use geometry::{Conv2dGeom, DenseGeom, ImageGeom, Padding, Pool2dGeom};

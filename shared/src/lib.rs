@@ -1,0 +1,2 @@
+//! no_std inference for tinyconv.
+#![no_std]
