@@ -34,6 +34,7 @@ pub trait Backend: Send + Sync {
     // ---- memory --------------------------------------------------------------------------
 
     /// Uploads a host slice.
+    #[allow(clippy::wrong_self_convention)] // a device method, not a conversion
     fn from_slice(&self, data: &[f32]) -> Self::Tensor;
     /// Uploads a host slice of indices.
     fn index_from_slice(&self, data: &[u32]) -> Self::Index;
@@ -59,8 +60,12 @@ pub trait Backend: Send + Sync {
         g: &Conv2dGeom,
     ) -> Self::Tensor;
     /// dL/dx from dL/dy.
-    fn conv2d_backward_input(&self, dy: &Self::Tensor, w: &Self::Tensor, g: &Conv2dGeom)
-        -> Self::Tensor;
+    fn conv2d_backward_input(
+        &self,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        g: &Conv2dGeom,
+    ) -> Self::Tensor;
     /// dL/dw (HWIO) from x and dL/dy.
     fn conv2d_backward_weight(
         &self,
@@ -99,8 +104,12 @@ pub trait Backend: Send + Sync {
         g: &DenseGeom,
     ) -> Self::Tensor;
     /// dL/dx = dy wᵀ.
-    fn dense_backward_input(&self, dy: &Self::Tensor, w: &Self::Tensor, g: &DenseGeom)
-        -> Self::Tensor;
+    fn dense_backward_input(
+        &self,
+        dy: &Self::Tensor,
+        w: &Self::Tensor,
+        g: &DenseGeom,
+    ) -> Self::Tensor;
     /// dL/dw = xᵀ dy.
     fn dense_backward_weight(
         &self,
@@ -155,8 +164,12 @@ pub trait Backend: Send + Sync {
     /// default `fill_mode="reflect"`. `transforms[i]` = `[a0, a1, a2, b0, b1, b2]` maps an
     /// *output* pixel (x, y) to the *input* point (a0 x + a1 y + a2, b0 x + b1 y + b2), the
     /// convention of `tf.raw_ops.ImageProjectiveTransformV3`. `transforms.len() == g.batch`.
-    fn affine_resample(&self, x: &Self::Tensor, g: &ImageGeom, transforms: &[[f32; 6]])
-        -> Self::Tensor;
+    fn affine_resample(
+        &self,
+        x: &Self::Tensor,
+        g: &ImageGeom,
+        transforms: &[[f32; 6]],
+    ) -> Self::Tensor;
 
     // ---- optimisers ----------------------------------------------------------------------
 

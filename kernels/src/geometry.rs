@@ -136,11 +136,13 @@ impl Pool2dGeom {
     }
     /// Rows of padding above the input.
     pub fn pad_top(&self) -> usize {
-        self.padding.pad_before(self.in_h, self.pool_h, self.stride_h)
+        self.padding
+            .pad_before(self.in_h, self.pool_h, self.stride_h)
     }
     /// Columns of padding left of the input.
     pub fn pad_left(&self) -> usize {
-        self.padding.pad_before(self.in_w, self.pool_w, self.stride_w)
+        self.padding
+            .pad_before(self.in_w, self.pool_w, self.stride_w)
     }
     /// Elements of the input tensor.
     pub fn input_len(&self) -> usize {
