@@ -1,0 +1,25 @@
+//! Computer vision on small data: the book's cats-vs-dogs experiment.
+//!
+//! - [`subset`]: cut the train/validation/test subset from a Kaggle-style folder.
+//! - [`image_folder`]: load a folder of class subfolders, like Keras's
+//!   `image_dataset_from_directory`.
+//! - [`resize`]: TensorFlow's bilinear resize.
+//! - [`augment`]: `RandomFlip` / `RandomRotation` / `RandomZoom` as one affine map per image,
+//!   resampled on the training backend.
+//! - [`plot`]: training and validation curves as PNG.
+//! - [`preview`]: the 3×3 augmentation preview.
+
+pub mod augment;
+pub mod image_folder;
+pub mod plot;
+pub mod preview;
+pub mod resize;
+pub mod subset;
+
+pub use augment::{Affine, AugmentSample, Augmentation};
+pub use image_folder::{
+    image_dataset_from_directory, ImageFolder, ImageFolderError, ImageFolderOptions,
+};
+pub use plot::{plot_curves, PlotError};
+pub use preview::augment_preview;
+pub use subset::{make_subset, SubsetError, SubsetReport, SubsetSpec, SubsetSplit};
