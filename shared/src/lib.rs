@@ -1,2 +1,52 @@
-//! no_std inference for tinyconv.
+//! `shared`: the `no_std`, allocation-free inference code of tinyconv — everything the
+//! Cortex-M4F runs. Host tests and benchmarks run exactly this code.
+//!
+//! # API overview
+//!
+//! * Layers ([`layers`]): [`layers::Conv2d`], [`layers::MaxPool2d`], [`layers::AvgPool2d`],
+//!   [`layers::Dense`], [`layers::Flatten`]. Shapes, kernel, stride and padding
+//!   ([`padding::Valid`] / [`padding::Same`], Keras/TF rule) are type parameters, checked at
+//!   compile time. Tensors are HWC views ([`tensor::TensorRef`], [`tensor::TensorMut`]).
+//!   * f32 path ([`f32`]): `layer.forward(&weights, input, output)` with weights in Keras
+//!     layout (conv HWIO, dense `[in][out]`) from any [`weights::WeightStore`] (`&[f32]`,
+//!     [`weights::F32Le`], [`weights::F16Le`]); [`f32::relu`], [`f32::softmax`],
+//!     [`f32::argmax`].
+//!   * int8 path ([`int8`]): `layer.forward_i8(&weights, input, output)`, TFLite scheme, integer
+//!     only; conv kernels OHWI, dense `[out][in]` ([`layout::hwio_to_ohwi`],
+//!     [`layout::io_to_oi`] convert from Keras). The MAC core is [`int8::dot::dot_offset`].
+//! * Quantization arithmetic ([`quant`]): [`quant::quantize_multiplier`],
+//!   [`quant::multiply_by_quantized_multiplier`], [`quant::choose_quant_params`],
+//!   [`quant::quantize`], [`quant::dequantize`], [`quant::symmetric_scale`],
+//!   [`quant::quantize_symmetric`], [`quant::quantize_bias`], [`quant::quantize_pixel`].
+//! * Model blob ([`blob`]): [`blob::Blob::decode`]`(&[u8]) -> Result<Blob<'_>, BlobError>`
+//!   (zero-copy), [`blob::encode_into`]`(&BlobSpec, &mut [u8]) -> Result<usize, BlobError>`,
+//!   [`blob::encoded_len`]`(&BlobSpec) -> Result<usize, BlobError>`.
+//! * MNIST network ([`mnist`]): [`mnist::MnistInt8`], [`mnist::MnistF32`], [`mnist::MnistF16`]
+//!   (`from_blob(&[u8])`, `predict(&[u8; 784], &mut scratch)`, `predict_observed` for
+//!   layer-by-layer outputs), [`mnist::MnistScratchI8`] / [`mnist::MnistScratchF32`],
+//!   [`mnist::MNIST_PARAMS`], [`mnist::MNIST_INT8_RAM_BYTES`], [`mnist::MNIST_F32_RAM_BYTES`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! use shared::mnist::{MnistInt8, MnistScratchI8};
+//! # fn run(blob_bytes: &[u8], image: &[u8; 784]) -> Result<(), shared::blob::BlobError> {
+//! let net = MnistInt8::from_blob(blob_bytes)?;
+//! let mut scratch = MnistScratchI8::new();
+//! let prediction = net.predict(image, &mut scratch);
+//! let probabilities = net.probabilities(&prediction.scores);
+//! # let _ = probabilities; Ok(()) }
+//! ```
 #![no_std]
+#![warn(missing_docs)]
+
+pub mod blob;
+pub mod f32;
+pub mod int8;
+pub mod layers;
+pub mod layout;
+pub mod mnist;
+pub mod padding;
+pub mod quant;
+pub mod tensor;
+pub mod weights;

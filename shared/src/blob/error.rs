@@ -1,0 +1,118 @@
+//! Typed errors of blob encoding, decoding and architecture checks.
+
+use crate::blob::{LayerDesc, Shape, WeightFormat};
+use crate::int8::QuantLayerError;
+
+/// Why a blob could not be encoded, decoded or bound to a compiled network.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BlobError {
+    /// Fewer bytes than the fixed header or the declared payload.
+    #[error("blob truncated: need {needed} bytes, have {available}")]
+    Truncated {
+        /// Bytes the header says the blob has.
+        needed: usize,
+        /// Bytes supplied.
+        available: usize,
+    },
+    /// The blob does not start with the magic bytes.
+    #[error("not a tinyconv blob (bad magic {found:?})")]
+    BadMagic {
+        /// The first four bytes.
+        found: [u8; 4],
+    },
+    /// The blob has another format version.
+    #[error("blob format version {found} is not supported (this build reads {supported})")]
+    UnsupportedVersion {
+        /// Version in the blob.
+        found: u16,
+        /// Version this crate reads.
+        supported: u16,
+    },
+    /// The payload checksum does not match.
+    #[error("blob checksum mismatch: header says {expected:#010x}, payload has {computed:#010x}")]
+    Checksum {
+        /// CRC in the header.
+        expected: u32,
+        /// CRC of the payload.
+        computed: u32,
+    },
+    /// Bytes after the payload.
+    #[error("{extra} unexpected bytes after the blob payload")]
+    TrailingBytes {
+        /// Number of extra bytes.
+        extra: usize,
+    },
+    /// The payload is not a valid postcard encoding of the blob types.
+    #[error("blob payload malformed: {0}")]
+    Postcard(postcard::Error),
+    /// More layers than [`crate::blob::MAX_LAYERS`].
+    #[error("blob declares {found} layers, at most {max} are supported")]
+    TooManyLayers {
+        /// Declared layer count.
+        found: u32,
+        /// Maximum.
+        max: usize,
+    },
+    /// The blob stores another weight format than the network view expects.
+    #[error("blob stores {found:?} weights, this network needs {expected:?}")]
+    WrongFormat {
+        /// Format the network needs.
+        expected: WeightFormat,
+        /// Format in the blob.
+        found: WeightFormat,
+    },
+    /// The network input shape differs from the compiled network's.
+    #[error("blob input shape {found:?} differs from the network's {expected:?}")]
+    InputShape {
+        /// Compiled input shape.
+        expected: Shape,
+        /// Blob input shape.
+        found: Shape,
+    },
+    /// The number of layers differs from the compiled network's.
+    #[error("blob has {found} layers, the network has {expected}")]
+    LayerCount {
+        /// Compiled layer count.
+        expected: usize,
+        /// Blob layer count.
+        found: usize,
+    },
+    /// A layer's description differs from the compiled network's.
+    #[error("layer {layer}: blob describes {found:?}, the network has {expected:?}")]
+    Architecture {
+        /// Layer index.
+        layer: usize,
+        /// Compiled description.
+        expected: LayerDesc,
+        /// Blob description.
+        found: LayerDesc,
+    },
+    /// A layer's weights have the wrong size, or its quantization parameters are invalid.
+    #[error("layer {layer}: {source}")]
+    Layer {
+        /// Layer index.
+        layer: usize,
+        /// What is wrong.
+        source: QuantLayerError,
+    },
+    /// Quantization parameters are missing where required or present where not allowed, or an
+    /// activation scale is not positive and finite.
+    #[error("layer {layer:?}: {what}")]
+    Quant {
+        /// Layer index (`None`: the network input).
+        layer: Option<usize>,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The output buffer is too small for the encoded blob.
+    #[error("output buffer of {available} bytes is too small, the blob needs {needed}")]
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// The payload would exceed 4 GiB (the header's u32 length).
+    #[error("blob payload too large")]
+    TooLarge,
+}

@@ -1,0 +1,27 @@
+//! int8 forward pass of [`Dense`].
+
+use crate::int8::dot::dot_offset;
+use crate::int8::params::DenseI8Weights;
+use crate::layers::Dense;
+use crate::tensor::{TensorMut, TensorRef};
+
+impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
+    /// TFLite's int8 fully connected layer with per-channel weights:
+    /// `out[o] = clamp(MultiplyByQuantizedMultiplier(bias[o] + Σ (x - input_zp) * w[o], m[o],
+    /// shift[o]) + output_zp)`. A fused ReLU is set in the requantization.
+    pub fn forward_i8(
+        &self,
+        weights: &DenseI8Weights<'_, IN, OUT>,
+        input: TensorRef<'_, i8, 1, 1, IN>,
+        mut output: TensorMut<'_, i8, 1, 1, OUT>,
+    ) {
+        let x = input.data();
+        let kernel = weights.kernel();
+        let rq = weights.requant();
+        for (o, ov) in output.data_mut().iter_mut().enumerate() {
+            let w = &kernel[o * IN..(o + 1) * IN];
+            let acc = rq.bias(o).wrapping_add(dot_offset(x, w, rq.input_offset()));
+            *ov = rq.apply(o, acc);
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The int8 multiply-accumulate core, kept in one place so that it can be specialised per
+//! target (e.g. Cortex-M4 `SMLAD`, two 16-bit MACs per cycle, after sign-extending pairs of
+//! int8 with `SXTB16`/`SXTAB16` as CMSIS-NN does).
+//!
+//! The portable version is the reference: any specialisation must return the same value for
+//! every input.
+
+/// `Σ (x[i] + x_offset) * (w[i] as i8)` over `i < min(x.len(), w.len())`, accumulated with
+/// wrapping i32 arithmetic (as the hardware MAC does).
+///
+/// `x` are int8 activations, `x_offset` is minus the input zero point (in `-127..=128`),
+/// `w` are int8 weights stored as bytes (two's complement).
+#[inline(always)]
+pub fn dot_offset(x: &[i8], w: &[u8], x_offset: i32) -> i32 {
+    let mut acc = 0i32;
+    for (&a, &b) in x.iter().zip(w) {
+        acc = acc.wrapping_add((a as i32 + x_offset) * (b as i8 as i32));
+    }
+    acc
+}

@@ -1,0 +1,180 @@
+//! Validated weight and requantization sets for the int8 layers.
+
+use crate::f32::params::check_len;
+use crate::f32::WeightLenError;
+use crate::quant::{multiply_by_quantized_multiplier, QMAX, QMIN};
+use crate::weights::I32Le;
+
+/// A quantization parameter of an int8 layer is out of range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QuantLayerError {
+    /// A tensor has the wrong number of values (or a byte length that is not a whole number
+    /// of values).
+    #[error(transparent)]
+    Length(#[from] WeightLenError),
+    /// A shift is outside `-31..=30`.
+    #[error("channel {channel}: shift {shift} outside -31..=30")]
+    Shift {
+        /// Output channel.
+        channel: usize,
+        /// The shift found.
+        shift: i32,
+    },
+    /// A multiplier is negative.
+    #[error("channel {channel}: negative multiplier {multiplier}")]
+    Multiplier {
+        /// Output channel.
+        channel: usize,
+        /// The multiplier found.
+        multiplier: i32,
+    },
+    /// A zero point is outside `-128..=127`.
+    #[error("zero point {0} outside -128..=127")]
+    ZeroPoint(i32),
+}
+
+/// Per-output-channel requantization: biases (i32), Q31 multipliers and shifts, plus the input
+/// and output zero points and the fused activation's clamp range.
+#[derive(Clone, Copy, Debug)]
+pub struct Requant<'a, const CO: usize> {
+    bias: I32Le<'a>,
+    multipliers: I32Le<'a>,
+    shifts: &'a [u8],
+    input_offset: i32,
+    output_zero_point: i32,
+    act_min: i32,
+    act_max: i32,
+}
+
+fn i32s<'a>(tensor: &'static str, bytes: &'a [u8], n: usize) -> Result<I32Le<'a>, WeightLenError> {
+    let v = I32Le::new(bytes).ok_or(WeightLenError {
+        tensor,
+        expected: n * 4,
+        found: bytes.len(),
+    })?;
+    check_len(tensor, n, v.len())?;
+    Ok(v)
+}
+
+impl<'a, const CO: usize> Requant<'a, CO> {
+    /// Validates and bundles the requantization of a layer with `CO` output channels.
+    ///
+    /// `bias` and `multipliers` are i32 little-endian (`CO` each), `shifts` one i8 per channel.
+    /// `relu` clamps the output at the output zero point (quantized 0).
+    pub fn new(
+        bias: &'a [u8],
+        multipliers: &'a [u8],
+        shifts: &'a [u8],
+        input_zero_point: i32,
+        output_zero_point: i32,
+        relu: bool,
+    ) -> Result<Self, QuantLayerError> {
+        let bias = i32s("bias", bias, CO)?;
+        let multipliers = i32s("multipliers", multipliers, CO)?;
+        check_len("shifts", CO, shifts.len())?;
+        for zp in [input_zero_point, output_zero_point] {
+            if !(QMIN..=QMAX).contains(&zp) {
+                return Err(QuantLayerError::ZeroPoint(zp));
+            }
+        }
+        for (channel, &shift) in shifts.iter().enumerate() {
+            let shift = shift as i8 as i32;
+            if !(-31..=30).contains(&shift) {
+                return Err(QuantLayerError::Shift { channel, shift });
+            }
+            let multiplier = multipliers.get(channel).unwrap_or(0);
+            if multiplier < 0 {
+                return Err(QuantLayerError::Multiplier {
+                    channel,
+                    multiplier,
+                });
+            }
+        }
+        Ok(Self {
+            bias,
+            multipliers,
+            shifts,
+            input_offset: -input_zero_point,
+            output_zero_point,
+            act_min: if relu { output_zero_point } else { QMIN },
+            act_max: QMAX,
+        })
+    }
+
+    /// Minus the input zero point, added to every input value before the MAC.
+    pub fn input_offset(&self) -> i32 {
+        self.input_offset
+    }
+
+    /// The output zero point.
+    pub fn output_zero_point(&self) -> i32 {
+        self.output_zero_point
+    }
+
+    /// Bias of channel `c` (0 outside `0..CO`, which the kernels never ask for).
+    #[inline(always)]
+    pub fn bias(&self, c: usize) -> i32 {
+        self.bias.get(c).unwrap_or(0)
+    }
+
+    /// Brings channel `c`'s accumulator (bias included) to the output: TFLite's
+    /// `MultiplyByQuantizedMultiplier`, plus the output zero point, clamped to the activation
+    /// range.
+    #[inline(always)]
+    pub fn apply(&self, c: usize, acc: i32) -> i8 {
+        let m = self.multipliers.get(c).unwrap_or(0);
+        let s = self.shifts.get(c).map_or(0, |&s| s as i8 as i32);
+        let v = multiply_by_quantized_multiplier(acc, m, s).saturating_add(self.output_zero_point);
+        v.clamp(self.act_min, self.act_max) as i8
+    }
+}
+
+/// Kernel (OHWI `[CO][K][K][CI]`, i8 bytes) and requantization of an int8 convolution.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvI8Weights<'a, const K: usize, const CI: usize, const CO: usize> {
+    kernel: &'a [u8],
+    requant: Requant<'a, CO>,
+}
+
+impl<'a, const K: usize, const CI: usize, const CO: usize> ConvI8Weights<'a, K, CI, CO> {
+    /// Checks the kernel length (`CO * K * K * CI` bytes).
+    pub fn new(kernel: &'a [u8], requant: Requant<'a, CO>) -> Result<Self, QuantLayerError> {
+        check_len("kernel", K * K * CI * CO, kernel.len())?;
+        Ok(Self { kernel, requant })
+    }
+
+    /// The kernel bytes, OHWI.
+    pub fn kernel(&self) -> &'a [u8] {
+        self.kernel
+    }
+
+    /// The requantization.
+    pub fn requant(&self) -> &Requant<'a, CO> {
+        &self.requant
+    }
+}
+
+/// Kernel (`[OUT][IN]`, i8 bytes) and requantization of an int8 dense layer.
+#[derive(Clone, Copy, Debug)]
+pub struct DenseI8Weights<'a, const IN: usize, const OUT: usize> {
+    kernel: &'a [u8],
+    requant: Requant<'a, OUT>,
+}
+
+impl<'a, const IN: usize, const OUT: usize> DenseI8Weights<'a, IN, OUT> {
+    /// Checks the kernel length (`OUT * IN` bytes).
+    pub fn new(kernel: &'a [u8], requant: Requant<'a, OUT>) -> Result<Self, QuantLayerError> {
+        check_len("kernel", IN * OUT, kernel.len())?;
+        Ok(Self { kernel, requant })
+    }
+
+    /// The kernel bytes, `[OUT][IN]`.
+    pub fn kernel(&self) -> &'a [u8] {
+        self.kernel
+    }
+
+    /// The requantization.
+    pub fn requant(&self) -> &Requant<'a, OUT> {
+        &self.requant
+    }
+}

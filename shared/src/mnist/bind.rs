@@ -1,0 +1,69 @@
+//! Checking a decoded blob against the compiled MNIST architecture.
+
+use crate::blob::{Blob, BlobError, LayerRecord, WeightFormat};
+use crate::mnist::arch::{MNIST_ARCH, MNIST_INPUT};
+
+/// The blob's seven layer records, after checking format, input shape, layer count and every
+/// layer description against [`MNIST_ARCH`].
+pub(crate) fn mnist_records<'a>(
+    blob: &Blob<'a>,
+    format: WeightFormat,
+) -> Result<[LayerRecord<'a>; 7], BlobError> {
+    if blob.format() != format {
+        return Err(BlobError::WrongFormat {
+            expected: format,
+            found: blob.format(),
+        });
+    }
+    if blob.header().input != MNIST_INPUT {
+        return Err(BlobError::InputShape {
+            expected: MNIST_INPUT,
+            found: blob.header().input,
+        });
+    }
+    if blob.layer_count() != MNIST_ARCH.len() {
+        return Err(BlobError::LayerCount {
+            expected: MNIST_ARCH.len(),
+            found: blob.layer_count(),
+        });
+    }
+    let mut layers = blob.layers();
+    let mut next = |layer: usize| -> Result<LayerRecord<'a>, BlobError> {
+        let record = layers.next().ok_or(BlobError::LayerCount {
+            expected: MNIST_ARCH.len(),
+            found: layer,
+        })?;
+        if record.desc != MNIST_ARCH[layer] {
+            return Err(BlobError::Architecture {
+                layer,
+                expected: MNIST_ARCH[layer],
+                found: record.desc,
+            });
+        }
+        Ok(record)
+    };
+    Ok([
+        next(0)?,
+        next(1)?,
+        next(2)?,
+        next(3)?,
+        next(4)?,
+        next(5)?,
+        next(6)?,
+    ])
+}
+
+/// Checks that a weightless layer (pooling, flatten) carries no weights.
+pub(crate) fn check_weightless(layer: usize, record: &LayerRecord<'_>) -> Result<(), BlobError> {
+    let quant_arrays_empty = record.quant.is_none_or(|q| {
+        q.weight_scales.is_empty() && q.multipliers.is_empty() && q.shifts.is_empty()
+    });
+    if record.weights.is_empty() && record.bias.is_empty() && quant_arrays_empty {
+        Ok(())
+    } else {
+        Err(BlobError::Quant {
+            layer: Some(layer),
+            what: "a layer without weights carries weight data",
+        })
+    }
+}
