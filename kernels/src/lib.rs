@@ -5,7 +5,11 @@
 //! (`[kh, kw, in_c, out_c]`), dense kernels are `[in, out]`, biases `[out]`.
 
 mod backend;
+pub mod cpu;
+pub mod dropout;
 mod geometry;
 
 pub use backend::{Backend, LossOutput};
+pub use cpu::{CpuBackend, CpuIndex, CpuTensor};
+pub use dropout::{dropout_keep, dropout_scale};
 pub use geometry::{Conv2dGeom, DenseGeom, ImageGeom, Padding, Pool2dGeom};

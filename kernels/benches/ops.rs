@@ -1,0 +1,128 @@
+//! Op benchmarks at batch 64 on the MNIST convnet of the book (conv 3×3 1→32 on 28×28, pool,
+//! conv 32→64, pool, conv 64→128, flatten, dense 1152→10), generic over the backend.
+//!
+//! `cargo bench -p kernels --bench ops` (add `-- conv` etc. to filter). Convolution and dense
+//! groups report throughput as `Elements(flops)`: criterion's "elem/s" is FLOP/s (2 per MAC).
+//! The `mnist_step` group times one whole forward + backward + RMSprop step of the network.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kernels::{Backend, Conv2dGeom, DenseGeom, Padding, Pool2dGeom};
+
+const BATCH: usize = 64;
+
+/// The three convolutions of the MNIST convnet at batch 64.
+fn mnist_convs() -> [(&'static str, Conv2dGeom); 3] {
+    let conv = |in_hw: usize, in_c: usize, out_c: usize| Conv2dGeom {
+        batch: BATCH,
+        in_h: in_hw,
+        in_w: in_hw,
+        in_c,
+        out_c,
+        kh: 3,
+        kw: 3,
+        stride_h: 1,
+        stride_w: 1,
+        padding: Padding::Valid,
+    };
+    [
+        ("conv1_28x28_1to32", conv(28, 1, 32)),
+        ("conv2_13x13_32to64", conv(13, 32, 64)),
+        ("conv3_5x5_64to128", conv(5, 64, 128)),
+    ]
+}
+
+fn pool(in_hw: usize, c: usize) -> Pool2dGeom {
+    Pool2dGeom {
+        batch: BATCH,
+        in_h: in_hw,
+        in_w: in_hw,
+        c,
+        pool_h: 2,
+        pool_w: 2,
+        stride_h: 2,
+        stride_w: 2,
+        padding: Padding::Valid,
+    }
+}
+
+/// Deterministic pseudo-random values in [-1, 1).
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    (0..n as u32)
+        .map(|i| kernels::dropout::dropout_uniform(u64::from(seed), i) * 2.0 - 1.0)
+        .collect()
+}
+
+/// Convolution forward, backward-input and backward-weight on the MNIST shapes.
+pub fn bench_convs<B: Backend>(c: &mut Criterion, label: &str, be: &B) {
+    let mut group = c.benchmark_group(format!("conv/{label}"));
+    for (name, g) in mnist_convs() {
+        let flops = 2 * g.macs() as u64;
+        group.throughput(Throughput::Elements(flops));
+        let x = be.from_slice(&values(g.input_len(), 1));
+        let w = be.from_slice(&values(g.weight_len(), 2));
+        let b = be.from_slice(&values(g.out_c, 3));
+        let dy = be.from_slice(&values(g.output_len(), 4));
+        group.bench_function(BenchmarkId::new("forward", name), |bench| {
+            bench.iter(|| be.to_vec(&be.conv2d(&x, &w, Some(&b), &g)))
+        });
+        group.bench_function(BenchmarkId::new("backward_input", name), |bench| {
+            bench.iter(|| be.to_vec(&be.conv2d_backward_input(&dy, &w, &g)))
+        });
+        group.bench_function(BenchmarkId::new("backward_weight", name), |bench| {
+            bench.iter(|| be.to_vec(&be.conv2d_backward_weight(&x, &dy, &g)))
+        });
+    }
+    group.finish();
+}
+
+/// The other ops of the MNIST training step, each at its place in the network.
+pub fn bench_small_ops<B: Backend>(c: &mut Criterion, label: &str, be: &B) {
+    let mut group = c.benchmark_group(format!("ops/{label}"));
+    let act1 = be.from_slice(&values(BATCH * 26 * 26 * 32, 5));
+    group.bench_function("relu_64x26x26x32", |bench| {
+        bench.iter(|| be.to_vec(&be.relu(&act1)))
+    });
+    group.bench_function("relu_backward_64x26x26x32", |bench| {
+        bench.iter(|| be.to_vec(&be.relu_backward(&act1, &act1)))
+    });
+    group.bench_function("bias_grad_64x26x26x32", |bench| {
+        bench.iter(|| be.to_vec(&be.bias_grad(&act1, 32)))
+    });
+    let p1 = pool(26, 32);
+    group.bench_function("max_pool_64x26x26x32", |bench| {
+        bench.iter(|| be.to_vec(&be.max_pool2d(&act1, &p1).0))
+    });
+    let (pooled, arg) = be.max_pool2d(&act1, &p1);
+    group.bench_function("max_pool_backward_64x26x26x32", |bench| {
+        bench.iter(|| be.to_vec(&be.max_pool2d_backward(&pooled, &arg, &p1)))
+    });
+    let dg = DenseGeom {
+        batch: BATCH,
+        inputs: 1152,
+        outputs: 10,
+    };
+    let x = be.from_slice(&values(BATCH * 1152, 6));
+    let w = be.from_slice(&values(1152 * 10, 7));
+    let dy = be.from_slice(&values(BATCH * 10, 8));
+    group.throughput(Throughput::Elements(2 * (BATCH * 1152 * 10) as u64));
+    group.bench_function("dense_1152x10", |bench| {
+        bench.iter(|| be.to_vec(&be.dense(&x, &w, None, &dg)))
+    });
+    group.bench_function("dense_backward_input_1152x10", |bench| {
+        bench.iter(|| be.to_vec(&be.dense_backward_input(&dy, &w, &dg)))
+    });
+    group.bench_function("dense_backward_weight_1152x10", |bench| {
+        bench.iter(|| be.to_vec(&be.dense_backward_weight(&x, &dy, &dg)))
+    });
+    group.finish();
+}
+
+fn cpu(c: &mut Criterion) {
+    let be = kernels::cpu::CpuBackend::new();
+    eprintln!("backend: {}", be.name());
+    bench_convs(c, "cpu", &be);
+    bench_small_ops(c, "cpu", &be);
+}
+
+criterion_group!(benches, cpu);
+criterion_main!(benches);

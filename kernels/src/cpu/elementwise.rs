@@ -1,0 +1,101 @@
+//! Element-wise ops, split into parallel blocks with straight, vectorisable inner loops.
+
+use rayon::prelude::*;
+
+use crate::dropout::{dropout_keys, dropout_scale, uniform_from_keys};
+
+/// Elements per parallel block; smaller tensors run on the calling thread.
+const BLOCK: usize = 16 * 1024;
+
+/// `out[i] = f(a[i])`.
+pub(crate) fn map(a: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0.0f32; a.len()];
+    out.par_chunks_mut(BLOCK)
+        .zip(a.par_chunks(BLOCK))
+        .for_each(|(o, a)| {
+            for (o, &a) in o.iter_mut().zip(a) {
+                *o = f(a);
+            }
+        });
+    out
+}
+
+/// `out[i] = f(a[i], b[i])`.
+pub(crate) fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "element-wise op: lengths differ");
+    let mut out = vec![0.0f32; a.len()];
+    out.par_chunks_mut(BLOCK)
+        .zip(a.par_chunks(BLOCK).zip(b.par_chunks(BLOCK)))
+        .for_each(|(o, (a, b))| {
+            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                *o = f(a, b);
+            }
+        });
+    out
+}
+
+/// max(x, 0).
+pub(crate) fn relu(x: &[f32]) -> Vec<f32> {
+    map(x, |v| v.max(0.0))
+}
+
+/// `dy * (y > 0)`.
+pub(crate) fn relu_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
+    zip_map(y, dy, |y, d| if y > 0.0 { d } else { 0.0 })
+}
+
+/// Numerically stable logistic sigmoid.
+#[inline]
+pub(crate) fn sigmoid1(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// The inverted-dropout mask of [`crate::dropout`].
+pub(crate) fn dropout_mask(len: usize, rate: f32, seed: u64) -> Vec<f32> {
+    assert!(
+        len <= u32::MAX as usize + 1,
+        "dropout_mask: at most 2^32 elements"
+    );
+    let (k1, k2) = dropout_keys(seed);
+    let scale = dropout_scale(rate);
+    let mut out = vec![0.0f32; len];
+    out.par_chunks_mut(BLOCK).enumerate().for_each(|(ci, o)| {
+        let i0 = ci * BLOCK;
+        for (j, o) in o.iter_mut().enumerate() {
+            let u = uniform_from_keys(k1, k2, (i0 + j) as u32);
+            *o = if u >= rate { scale } else { 0.0 };
+        }
+    });
+    out
+}
+
+/// Sums `dy` viewed as `[rows, channels]` over the rows.
+pub(crate) fn bias_grad(dy: &[f32], channels: usize) -> Vec<f32> {
+    if channels == 0 {
+        return Vec::new();
+    }
+    assert_eq!(
+        dy.len() % channels,
+        0,
+        "bias_grad: length not a multiple of channels"
+    );
+    let rows_per_block = (BLOCK / channels).max(1);
+    dy.par_chunks(rows_per_block * channels)
+        .fold(
+            || vec![0.0f32; channels],
+            |mut acc, block| {
+                for row in block.chunks_exact(channels) {
+                    for (a, v) in acc.iter_mut().zip(row) {
+                        *a += v;
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(|| vec![0.0f32; channels], super::conv::add_into)
+}

@@ -1,0 +1,256 @@
+//! The native CPU backend: im2col + `matrixmultiply` SGEMM for convolutions and dense layers,
+//! rayon for parallelism (GEMMs are split into cache-sized row blocks, one block per task).
+
+mod conv;
+mod dense;
+mod elementwise;
+mod gemm;
+mod loss;
+mod optim;
+mod pool;
+mod resample;
+mod tensor;
+
+use std::sync::Arc;
+
+pub use resample::reflect_coord;
+pub use tensor::{CpuIndex, CpuTensor};
+
+use crate::backend::{Backend, LossOutput};
+use crate::geometry::{Conv2dGeom, DenseGeom, ImageGeom, Pool2dGeom};
+
+/// Error creating a CPU backend.
+#[derive(Debug, thiserror::Error)]
+pub enum CpuBackendError {
+    /// The rayon thread pool could not be built.
+    #[error("cannot build a rayon pool of {threads} threads: {source}")]
+    ThreadPool {
+        /// Requested threads.
+        threads: usize,
+        /// The rayon error.
+        source: rayon::ThreadPoolBuildError,
+    },
+}
+
+/// The native CPU backend. Runs its ops on rayon's global pool ([`CpuBackend::new`]) or on a
+/// pool of its own ([`CpuBackend::with_threads`]).
+#[derive(Clone, Debug)]
+pub struct CpuBackend {
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuBackend {
+    /// A backend on rayon's global thread pool (`RAYON_NUM_THREADS`, default: one thread per
+    /// logical CPU).
+    pub fn new() -> Self {
+        CpuBackend { pool: None }
+    }
+
+    /// A backend on a pool of its own of `threads` threads (0: rayon's default count).
+    pub fn with_threads(threads: usize) -> Result<Self, CpuBackendError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("tinyconv-cpu-{i}"))
+            .build()
+            .map_err(|source| CpuBackendError::ThreadPool { threads, source })?;
+        Ok(CpuBackend {
+            pool: Some(Arc::new(pool)),
+        })
+    }
+
+    /// Threads that run this backend's ops.
+    pub fn threads(&self) -> usize {
+        match &self.pool {
+            Some(p) => p.current_num_threads(),
+            None => rayon::current_num_threads(),
+        }
+    }
+
+    /// Runs `f` on this backend's pool.
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    type Tensor = CpuTensor;
+    type Index = CpuIndex;
+
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", self.threads())
+    }
+
+    fn from_slice(&self, data: &[f32]) -> CpuTensor {
+        CpuTensor(data.to_vec())
+    }
+    fn index_from_slice(&self, data: &[u32]) -> CpuIndex {
+        CpuIndex(data.to_vec())
+    }
+    fn zeros(&self, len: usize) -> CpuTensor {
+        CpuTensor(vec![0.0; len])
+    }
+    fn to_vec(&self, t: &CpuTensor) -> Vec<f32> {
+        t.0.clone()
+    }
+    fn index_to_vec(&self, t: &CpuIndex) -> Vec<u32> {
+        t.0.clone()
+    }
+    fn len(&self, t: &CpuTensor) -> usize {
+        t.0.len()
+    }
+    fn copy(&self, t: &CpuTensor) -> CpuTensor {
+        t.clone()
+    }
+
+    fn conv2d(
+        &self,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        bias: Option<&CpuTensor>,
+        g: &Conv2dGeom,
+    ) -> CpuTensor {
+        CpuTensor(self.run(|| conv::conv2d(&x.0, &w.0, bias.map(|b| b.as_slice()), g)))
+    }
+    fn conv2d_backward_input(&self, dy: &CpuTensor, w: &CpuTensor, g: &Conv2dGeom) -> CpuTensor {
+        CpuTensor(self.run(|| conv::conv2d_backward_input(&dy.0, &w.0, g)))
+    }
+    fn conv2d_backward_weight(&self, x: &CpuTensor, dy: &CpuTensor, g: &Conv2dGeom) -> CpuTensor {
+        CpuTensor(self.run(|| conv::conv2d_backward_weight(&x.0, &dy.0, g)))
+    }
+    fn bias_grad(&self, dy: &CpuTensor, channels: usize) -> CpuTensor {
+        CpuTensor(self.run(|| elementwise::bias_grad(&dy.0, channels)))
+    }
+
+    fn max_pool2d(&self, x: &CpuTensor, g: &Pool2dGeom) -> (CpuTensor, CpuIndex) {
+        let (y, i) = self.run(|| pool::max_pool2d(&x.0, g));
+        (CpuTensor(y), CpuIndex(i))
+    }
+    fn max_pool2d_backward(&self, dy: &CpuTensor, argmax: &CpuIndex, g: &Pool2dGeom) -> CpuTensor {
+        CpuTensor(self.run(|| pool::max_pool2d_backward(&dy.0, &argmax.0, g)))
+    }
+    fn avg_pool2d(&self, x: &CpuTensor, g: &Pool2dGeom) -> CpuTensor {
+        CpuTensor(self.run(|| pool::avg_pool2d(&x.0, g)))
+    }
+    fn avg_pool2d_backward(&self, dy: &CpuTensor, g: &Pool2dGeom) -> CpuTensor {
+        CpuTensor(self.run(|| pool::avg_pool2d_backward(&dy.0, g)))
+    }
+
+    fn dense(
+        &self,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        bias: Option<&CpuTensor>,
+        g: &DenseGeom,
+    ) -> CpuTensor {
+        CpuTensor(self.run(|| dense::dense(&x.0, &w.0, bias.map(|b| b.as_slice()), g)))
+    }
+    fn dense_backward_input(&self, dy: &CpuTensor, w: &CpuTensor, g: &DenseGeom) -> CpuTensor {
+        CpuTensor(self.run(|| dense::dense_backward_input(&dy.0, &w.0, g)))
+    }
+    fn dense_backward_weight(&self, x: &CpuTensor, dy: &CpuTensor, g: &DenseGeom) -> CpuTensor {
+        CpuTensor(self.run(|| dense::dense_backward_weight(&x.0, &dy.0, g)))
+    }
+
+    fn relu(&self, x: &CpuTensor) -> CpuTensor {
+        CpuTensor(self.run(|| elementwise::relu(&x.0)))
+    }
+    fn relu_backward(&self, y: &CpuTensor, dy: &CpuTensor) -> CpuTensor {
+        CpuTensor(self.run(|| elementwise::relu_backward(&y.0, &dy.0)))
+    }
+    fn scale_shift(&self, x: &CpuTensor, scale: f32, offset: f32) -> CpuTensor {
+        CpuTensor(self.run(|| elementwise::map(&x.0, |v| v * scale + offset)))
+    }
+    fn mul(&self, a: &CpuTensor, b: &CpuTensor) -> CpuTensor {
+        CpuTensor(self.run(|| elementwise::zip_map(&a.0, &b.0, |a, b| a * b)))
+    }
+    fn dropout_mask(&self, len: usize, rate: f32, seed: u64) -> CpuTensor {
+        CpuTensor(self.run(|| elementwise::dropout_mask(len, rate, seed)))
+    }
+
+    fn softmax(&self, logits: &CpuTensor, batch: usize, classes: usize) -> CpuTensor {
+        CpuTensor(loss::softmax(&logits.0, batch, classes))
+    }
+    fn sigmoid(&self, x: &CpuTensor) -> CpuTensor {
+        CpuTensor(self.run(|| elementwise::map(&x.0, elementwise::sigmoid1)))
+    }
+    fn softmax_cross_entropy(
+        &self,
+        logits: &CpuTensor,
+        labels: &CpuIndex,
+        batch: usize,
+        classes: usize,
+    ) -> LossOutput<CpuTensor> {
+        let (loss, correct, grad) =
+            loss::softmax_cross_entropy(&logits.0, &labels.0, batch, classes);
+        LossOutput {
+            loss,
+            correct,
+            grad: CpuTensor(grad),
+        }
+    }
+    fn sigmoid_binary_cross_entropy(
+        &self,
+        logits: &CpuTensor,
+        targets: &CpuTensor,
+        batch: usize,
+    ) -> LossOutput<CpuTensor> {
+        let (loss, correct, grad) =
+            loss::sigmoid_binary_cross_entropy(&logits.0, &targets.0, batch);
+        LossOutput {
+            loss,
+            correct,
+            grad: CpuTensor(grad),
+        }
+    }
+
+    fn affine_resample(&self, x: &CpuTensor, g: &ImageGeom, transforms: &[[f32; 6]]) -> CpuTensor {
+        CpuTensor(self.run(|| resample::affine_resample(&x.0, g, transforms)))
+    }
+
+    fn rmsprop_update(
+        &self,
+        param: &mut CpuTensor,
+        grad: &CpuTensor,
+        velocity: &mut CpuTensor,
+        lr: f32,
+        rho: f32,
+        eps: f32,
+    ) {
+        self.run(|| optim::rmsprop_update(&mut param.0, &grad.0, &mut velocity.0, lr, rho, eps))
+    }
+    fn adam_update(
+        &self,
+        param: &mut CpuTensor,
+        grad: &CpuTensor,
+        m: &mut CpuTensor,
+        v: &mut CpuTensor,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        t: u32,
+    ) {
+        self.run(|| {
+            optim::adam_update(
+                &mut param.0,
+                &grad.0,
+                &mut m.0,
+                &mut v.0,
+                lr,
+                beta1,
+                beta2,
+                eps,
+                t,
+            )
+        })
+    }
+}

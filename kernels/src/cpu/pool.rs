@@ -1,0 +1,167 @@
+//! Max and average pooling over NHWC images, forward and backward, one image per task.
+
+use rayon::prelude::*;
+
+use crate::geometry::Pool2dGeom;
+
+/// In-bounds window range along one axis for output position `o`.
+fn window(o: usize, stride: usize, pad: usize, k: usize, len: usize) -> (usize, usize) {
+    let start = (o * stride) as isize - pad as isize;
+    let lo = start.max(0) as usize;
+    let hi = ((start + k as isize).max(0) as usize).min(len);
+    (lo, hi.max(lo))
+}
+
+/// Max pooling with the flat input index of each maximum (first in window order on ties).
+pub(crate) fn max_pool2d(x: &[f32], g: &Pool2dGeom) -> (Vec<f32>, Vec<u32>) {
+    assert_eq!(x.len(), g.input_len(), "max_pool2d: input length");
+    let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
+    let img_in = g.in_h * g.in_w * c;
+    let img_out = oh * ow * c;
+    let mut y = vec![0.0f32; g.output_len()];
+    let mut idx = vec![0u32; g.output_len()];
+    if y.is_empty() {
+        return (y, idx);
+    }
+    let (pt, pl) = (g.pad_top(), g.pad_left());
+    y.par_chunks_mut(img_out)
+        .zip(idx.par_chunks_mut(img_out))
+        .enumerate()
+        .for_each(|(b, (yi, ii))| {
+            let base = b * img_in;
+            for oy in 0..oh {
+                let (y0, y1) = window(oy, g.stride_h, pt, g.pool_h, g.in_h);
+                for ox in 0..ow {
+                    let (x0, x1) = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
+                    let o = (oy * ow + ox) * c;
+                    let yo = &mut yi[o..o + c];
+                    let io = &mut ii[o..o + c];
+                    if y0 == y1 || x0 == x1 {
+                        // An empty window cannot occur with Keras geometry (padding is always
+                        // smaller than the window); output 0 and point at the image's start.
+                        yo.fill(0.0);
+                        io.fill(base as u32);
+                        continue;
+                    }
+                    // Start from the window's first element, then a strict `>` keeps the
+                    // first maximum on ties.
+                    let p0 = base + (y0 * g.in_w + x0) * c;
+                    yo.copy_from_slice(&x[p0..p0 + c]);
+                    for (ch, v) in io.iter_mut().enumerate() {
+                        *v = (p0 + ch) as u32;
+                    }
+                    for iy in y0..y1 {
+                        for ix in x0..x1 {
+                            let p = base + (iy * g.in_w + ix) * c;
+                            let src = &x[p..p + c];
+                            for ch in 0..c {
+                                if src[ch] > yo[ch] {
+                                    yo[ch] = src[ch];
+                                    io[ch] = (p + ch) as u32;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    (y, idx)
+}
+
+/// Scatters `dy` to the arg-max positions, adding where windows overlap.
+pub(crate) fn max_pool2d_backward(dy: &[f32], argmax: &[u32], g: &Pool2dGeom) -> Vec<f32> {
+    assert_eq!(dy.len(), g.output_len(), "max_pool2d_backward: dy length");
+    assert_eq!(
+        argmax.len(),
+        g.output_len(),
+        "max_pool2d_backward: argmax length"
+    );
+    let img_in = g.in_h * g.in_w * g.c;
+    let img_out = g.out_h() * g.out_w() * g.c;
+    let mut dx = vec![0.0f32; g.input_len()];
+    if dx.is_empty() || img_out == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(img_in)
+        .zip(dy.par_chunks(img_out).zip(argmax.par_chunks(img_out)))
+        .enumerate()
+        .for_each(|(b, (dxi, (dyi, ai)))| {
+            let base = b * img_in;
+            for (&d, &i) in dyi.iter().zip(ai) {
+                // Arg-max indices of image b always lie inside image b.
+                dxi[i as usize - base] += d;
+            }
+        });
+    dx
+}
+
+/// Average pooling over the in-bounds positions of each window.
+pub(crate) fn avg_pool2d(x: &[f32], g: &Pool2dGeom) -> Vec<f32> {
+    assert_eq!(x.len(), g.input_len(), "avg_pool2d: input length");
+    let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
+    let img_in = g.in_h * g.in_w * c;
+    let img_out = oh * ow * c;
+    let mut y = vec![0.0f32; g.output_len()];
+    if y.is_empty() {
+        return y;
+    }
+    let (pt, pl) = (g.pad_top(), g.pad_left());
+    y.par_chunks_mut(img_out).enumerate().for_each(|(b, yi)| {
+        let xi = &x[b * img_in..(b + 1) * img_in];
+        for oy in 0..oh {
+            let (y0, y1) = window(oy, g.stride_h, pt, g.pool_h, g.in_h);
+            for ox in 0..ow {
+                let (x0, x1) = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
+                let o = (oy * ow + ox) * c;
+                let yo = &mut yi[o..o + c];
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let p = (iy * g.in_w + ix) * c;
+                        for (d, v) in yo.iter_mut().zip(&xi[p..p + c]) {
+                            *d += v;
+                        }
+                    }
+                }
+                let count = ((y1 - y0) * (x1 - x0)).max(1) as f32;
+                for d in yo.iter_mut() {
+                    *d /= count;
+                }
+            }
+        }
+    });
+    y
+}
+
+/// Backward of [`avg_pool2d`]: each window spreads `dy / count` over its in-bounds positions.
+pub(crate) fn avg_pool2d_backward(dy: &[f32], g: &Pool2dGeom) -> Vec<f32> {
+    assert_eq!(dy.len(), g.output_len(), "avg_pool2d_backward: dy length");
+    let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
+    let img_in = g.in_h * g.in_w * c;
+    let img_out = oh * ow * c;
+    let mut dx = vec![0.0f32; g.input_len()];
+    if dx.is_empty() || img_out == 0 {
+        return dx;
+    }
+    let (pt, pl) = (g.pad_top(), g.pad_left());
+    dx.par_chunks_mut(img_in).enumerate().for_each(|(b, dxi)| {
+        let dyi = &dy[b * img_out..(b + 1) * img_out];
+        for oy in 0..oh {
+            let (y0, y1) = window(oy, g.stride_h, pt, g.pool_h, g.in_h);
+            for ox in 0..ow {
+                let (x0, x1) = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
+                let o = (oy * ow + ox) * c;
+                let count = ((y1 - y0) * (x1 - x0)).max(1) as f32;
+                let d = &dyi[o..o + c];
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let p = (iy * g.in_w + ix) * c;
+                        for (t, v) in dxi[p..p + c].iter_mut().zip(d) {
+                            *t += v / count;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    dx
+}
