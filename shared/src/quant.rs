@@ -99,7 +99,8 @@ pub fn quantize_multiplier(m: f64) -> (i32, i32) {
 }
 
 /// gemmlowp's `SaturatingRoundingDoublingHighMul`: the high 32 bits of `2 * a * b`, rounded to
-/// nearest (ties away from zero), saturating the single overflow case `a == b == i32::MIN`.
+/// nearest (ties toward +infinity, from the nudge-then-truncate of the reference code),
+/// saturating the single overflow case `a == b == i32::MIN`.
 #[inline(always)]
 pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
