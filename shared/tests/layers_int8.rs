@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::reference::{self as reference, mbqm};
+use common::reference::{self as reference, conv_ref_i8, mbqm};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use shared::blob::Activation;
@@ -20,52 +20,6 @@ use shared::tensor::{TensorMut, TensorRef};
 
 fn i32_bytes(v: &[i32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Integer reference conv: explicit padding with the input zero point, i64 accumulation,
-/// kernel HWIO given as i8 values.
-#[allow(clippy::too_many_arguments)]
-fn conv_ref_i8(
-    x: &[i8],
-    (h, w, ci): (usize, usize, usize),
-    kernel_hwio: &[i8],
-    bias: &[i32],
-    mults: &[i32],
-    shifts: &[i32],
-    (zp_in, zp_out): (i32, i32),
-    k: usize,
-    s: usize,
-    same: bool,
-    relu: bool,
-) -> Vec<i8> {
-    let co = bias.len();
-    let (oh, pt) = reference::geometry(h, k, s, same);
-    let (ow, pl) = reference::geometry(w, k, s, same);
-    let xf: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-    let pb = ((oh - 1) * s + k).saturating_sub(h + pt);
-    let pr = ((ow - 1) * s + k).saturating_sub(w + pl);
-    let (p, _, pw) = reference::pad(&xf, h, w, ci, (pt, pb), (pl, pr), zp_in as f64);
-    let mut out = vec![0i8; oh * ow * co];
-    for oy in 0..oh {
-        for ox in 0..ow {
-            for o in 0..co {
-                let mut acc = bias[o] as i64;
-                for ky in 0..k {
-                    for kx in 0..k {
-                        for i in 0..ci {
-                            let xv = p[((oy * s + ky) * pw + ox * s + kx) * ci + i] as i64;
-                            acc += (xv - zp_in as i64)
-                                * kernel_hwio[((ky * k + kx) * ci + i) * co + o] as i64;
-                        }
-                    }
-                }
-                let v = mbqm(acc as i32, mults[o], shifts[o]) as i64 + zp_out as i64;
-                let lo = if relu { zp_out as i64 } else { -128 };
-                out[(oy * ow + ox) * co + o] = v.clamp(lo, 127) as i8;
-            }
-        }
-    }
-    out
 }
 
 macro_rules! conv_exact_case {
