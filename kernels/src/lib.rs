@@ -8,6 +8,8 @@ mod backend;
 pub mod cpu;
 pub mod dropout;
 mod geometry;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub mod gpu;
 
 pub use backend::{Backend, LossOutput};
 pub use cpu::{CpuBackend, CpuIndex, CpuTensor};
