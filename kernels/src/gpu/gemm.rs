@@ -1,0 +1,261 @@
+//! Matrix products `C[m, n] = Σ_k A(m, k) B(k, n) (+ bias[n])` with strided operands, so that
+//! transposed views cost nothing: `A(i, p) = a[i * a_rs + p * a_cs]`,
+//! `B(p, j) = b[p * b_rs + j * b_cs]`, `C` row-major `[m, n]`.
+//!
+//! Two kernels:
+//! - [`gemm_tile`]: every invocation accumulates a `TM × TN` register tile; portable.
+//! - [`gemm_plane`]: the lanes of a plane (subgroup) of `P` lanes share one `TM`-row band: each
+//!   lane loads the A values of a different `k` and hands them to the others with
+//!   `plane_broadcast`, and keeps `TN` columns of its own, so one loaded A value feeds
+//!   `P · TN` multiply-adds. On lavapipe, where every buffer load is expensive and the 8 lanes
+//!   of a subgroup are one SIMD register, this is the fast path. It needs the plane size to be
+//!   exactly `P`, and is enabled only after a self-test on the device (see [`super::GpuBackend`]).
+//!
+//! Out-of-range rows and columns load clamped (valid) addresses and are masked at the store,
+//! so every lane of a plane runs the same instructions.
+
+use cubecl::prelude::*;
+
+/// Strided GEMM operands and sizes, as passed to the kernels.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GemmShape {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a_rs: usize,
+    pub a_cs: usize,
+    pub b_rs: usize,
+    pub b_cs: usize,
+}
+
+/// Register tile of [`gemm_tile`]: rows per invocation.
+pub(crate) const TILE_M: usize = 4;
+/// Register tile of [`gemm_tile`]: columns per invocation.
+pub(crate) const TILE_N: usize = 4;
+/// Cube of [`gemm_tile`]: invocations along columns and rows.
+pub(crate) const TILE_CUBE: (u32, u32) = (8, 8);
+
+/// Rows per plane in [`gemm_plane`].
+pub(crate) const PLANE_M: usize = 16;
+/// Columns per lane in [`gemm_plane`].
+pub(crate) const PLANE_N: usize = 4;
+/// Planes per cube in [`gemm_plane`] (stacked along rows).
+pub(crate) const PLANES_PER_CUBE: u32 = 4;
+
+/// Portable register-tiled GEMM. Cube `(x: column tiles, y: row tiles, z: k splits)`.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_tile<F: Float + CubeElement>(
+    a: &Array<F>,
+    b: &Array<F>,
+    bias: &Array<F>,
+    c: &mut Array<F>,
+    m: u32,
+    n: u32,
+    k: u32,
+    k_chunk: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_rs: u32,
+    b_cs: u32,
+    #[comptime] tm: usize,
+    #[comptime] tn: usize,
+    #[comptime] has_bias: bool,
+) {
+    let row_cube = CUBE_POS_Y;
+    // Split-k: this cube reduces k in [k_lo, k_hi) into output slice CUBE_POS_Z.
+    let k_lo = CUBE_POS_Z * k_chunk;
+    let k_hi = select(k_lo + k_chunk < k, k_lo + k_chunk, k);
+    let c_off = CUBE_POS_Z * m * n;
+    let row0 = (row_cube * CUBE_DIM_Y + UNIT_POS_Y) * (tm as u32);
+    let col0 = (CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X) * (tn as u32);
+    if row0 >= m || col0 >= n {
+        terminate!();
+    }
+
+    let mut acc = Array::<F>::new(comptime!(tm * tn));
+    #[unroll]
+    for t in 0..comptime!(tm * tn) {
+        acc[t] = F::new(0.0);
+    }
+    // Clamped operand offsets: rows/columns past the edge read the last valid one.
+    let mut a_off = Array::<u32>::new(tm);
+    #[unroll]
+    for i in 0..tm {
+        let r = select(row0 + (i as u32) < m, row0 + (i as u32), m - 1);
+        a_off[i] = r * a_rs;
+    }
+    let mut b_off = Array::<u32>::new(tn);
+    #[unroll]
+    for j in 0..tn {
+        let cc = select(col0 + (j as u32) < n, col0 + (j as u32), n - 1);
+        b_off[j] = cc * b_cs;
+    }
+    let mut av = Array::<F>::new(tm);
+    let mut bv = Array::<F>::new(tn);
+
+    for p in k_lo..k_hi {
+        let ak = p * a_cs;
+        let bk = p * b_rs;
+        #[unroll]
+        for i in 0..tm {
+            av[i] = a[(a_off[i] + ak) as usize];
+        }
+        #[unroll]
+        for j in 0..tn {
+            bv[j] = b[(bk + b_off[j]) as usize];
+        }
+        #[unroll]
+        for i in 0..tm {
+            #[unroll]
+            for j in 0..tn {
+                acc[i * tn + j] += av[i] * bv[j];
+            }
+        }
+    }
+
+    #[unroll]
+    for i in 0..tm {
+        let r = row0 + (i as u32);
+        #[unroll]
+        for j in 0..tn {
+            let cc = col0 + (j as u32);
+            if r < m && cc < n {
+                let mut v = acc[i * tn + j];
+                if has_bias {
+                    v += bias[cc as usize];
+                }
+                c[(c_off + r * n + cc) as usize] = v;
+            }
+        }
+    }
+}
+
+/// Plane-sharing GEMM (see the module docs). Cube: `P` lanes along x (one plane) times
+/// `PLANES_PER_CUBE` planes along y; cube x indexes column blocks of `P · TN`, cube y row
+/// bands of `PLANES_PER_CUBE · TM`, cube z k splits. Lane `l` owns columns `col0 + j · P + l`.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_plane<F: Float + CubeElement>(
+    a: &Array<F>,
+    b: &Array<F>,
+    bias: &Array<F>,
+    c: &mut Array<F>,
+    m: u32,
+    n: u32,
+    k: u32,
+    k_chunk: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_rs: u32,
+    b_cs: u32,
+    #[comptime] p: usize,
+    #[comptime] tm: usize,
+    #[comptime] tn: usize,
+    #[comptime] has_bias: bool,
+) {
+    let lane = UNIT_POS_X;
+    let row_cube = CUBE_POS_Y;
+    // Split-k: this cube reduces k in [k_lo, k_hi) into output slice CUBE_POS_Z.
+    let k_lo = CUBE_POS_Z * k_chunk;
+    let k_hi = select(k_lo + k_chunk < k, k_lo + k_chunk, k);
+    let c_off = CUBE_POS_Z * m * n;
+    // Uniform over the plane: safe to leave before any plane operation.
+    let row0 = (row_cube * CUBE_DIM_Y + UNIT_POS_Y) * (tm as u32);
+    if row0 >= m {
+        terminate!();
+    }
+    let col0 = CUBE_POS_X * ((p * tn) as u32) + lane;
+
+    let mut acc = Array::<F>::new(comptime!(tm * tn));
+    #[unroll]
+    for t in 0..comptime!(tm * tn) {
+        acc[t] = F::new(0.0);
+    }
+    let mut a_off = Array::<u32>::new(tm);
+    #[unroll]
+    for i in 0..tm {
+        let r = select(row0 + (i as u32) < m, row0 + (i as u32), m - 1);
+        a_off[i] = r * a_rs;
+    }
+    let mut b_off = Array::<u32>::new(tn);
+    #[unroll]
+    for j in 0..tn {
+        let cj = col0 + ((j * p) as u32);
+        let cc = select(cj < n, cj, n - 1);
+        b_off[j] = cc * b_cs;
+    }
+    let mut av = Array::<F>::new(tm);
+    let mut bv = Array::<F>::new(tn);
+
+    let chunks = (k_hi - k_lo + (p as u32) - 1) / (p as u32);
+    for chunk in 0..chunks {
+        let k0 = k_lo + chunk * (p as u32);
+        // This lane's k; past the end it reads a valid address and contributes zero.
+        let kl = k0 + lane;
+        let valid = kl < k_hi;
+        let kc = select(valid, kl, k_hi - 1) * a_cs;
+        #[unroll]
+        for i in 0..tm {
+            av[i] = select(valid, a[(a_off[i] + kc) as usize], F::new(0.0));
+        }
+        #[unroll]
+        for s in 0..p {
+            let ks = select(k0 + (s as u32) < k_hi, k0 + (s as u32), k_hi - 1) * b_rs;
+            #[unroll]
+            for j in 0..tn {
+                bv[j] = b[(ks + b_off[j]) as usize];
+            }
+            #[unroll]
+            for i in 0..tm {
+                let a_s = plane_broadcast(av[i], s as u32);
+                #[unroll]
+                for j in 0..tn {
+                    acc[i * tn + j] += a_s * bv[j];
+                }
+            }
+        }
+    }
+
+    #[unroll]
+    for i in 0..tm {
+        let r = row0 + (i as u32);
+        #[unroll]
+        for j in 0..tn {
+            let cc = col0 + ((j * p) as u32);
+            if r < m && cc < n {
+                let mut v = acc[i * tn + j];
+                if has_bias {
+                    v += bias[cc as usize];
+                }
+                c[(c_off + r * n + cc) as usize] = v;
+            }
+        }
+    }
+}
+
+/// `out[i] = Σ_s partial[s · len + i] (+ bias[i % n])`: the second pass of a split-k GEMM.
+#[cube(launch)]
+pub(crate) fn sum_splits<F: Float + CubeElement>(
+    partial: &Array<F>,
+    bias: &Array<F>,
+    out: &mut Array<F>,
+    splits: u32,
+    n: u32,
+    #[comptime] has_bias: bool,
+) {
+    let stride = CUBE_COUNT * (CUBE_DIM as usize);
+    let len = out.len();
+    let mut i = ABSOLUTE_POS;
+    while i < len {
+        let mut v = F::new(0.0);
+        for s in 0..splits {
+            v += partial[(s as usize) * len + i];
+        }
+        if has_bias {
+            v += bias[((i as u32) % n) as usize];
+        }
+        out[i] = v;
+        i += stride;
+    }
+}

@@ -1,0 +1,381 @@
+//! [`GpuBackend`]: a CubeCL compute client plus the launch logic shared by the ops.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use cubecl::prelude::*;
+use cubecl::server::Handle;
+
+use super::gemm::{self, GemmShape};
+use super::launch::{grid_1d, u32_of, MAX_CUBES};
+use super::tensor::{alloc_bytes, array_arg, GpuIndex, GpuTensor};
+
+/// The training ops on one CubeCL device (runtime `R`).
+pub struct GpuBackend<R: Runtime> {
+    pub(crate) client: ComputeClient<R>,
+    adapter: String,
+    /// Plane size for [`gemm::gemm_plane`], when the device passed the self-test.
+    plane: Option<u32>,
+    /// A one-element buffer bound where a kernel takes an unused optional operand.
+    dummy: Handle,
+}
+
+impl<R: Runtime> GpuBackend<R> {
+    /// Wraps a client; `adapter` describes the device for [`GpuBackend::adapter_info`].
+    /// Runs the plane-GEMM self-test (a few small launches).
+    pub(crate) fn new(client: ComputeClient<R>, adapter: String) -> Self {
+        let dummy = client.create_from_slice(f32::as_bytes(&[0.0]));
+        let mut backend = Self {
+            client,
+            adapter,
+            plane: None,
+            dummy,
+        };
+        backend.plane = backend.probe_plane_gemm();
+        backend
+    }
+
+    /// The device, as reported by the runtime (name, driver, type).
+    pub fn adapter_info(&self) -> String {
+        self.adapter.clone()
+    }
+
+    /// The plane size used by the plane-sharing GEMM, or `None` when the portable register-tile
+    /// GEMM is used (the plane size is not fixed, or the self-test failed).
+    pub fn plane_gemm_size(&self) -> Option<u32> {
+        self.plane
+    }
+
+    /// Forces the portable GEMM (`false`) or re-runs the plane self-test (`true`); for
+    /// benchmarks comparing the two.
+    pub fn set_plane_gemm(&mut self, enabled: bool) {
+        self.plane = if enabled {
+            self.probe_plane_gemm()
+        } else {
+            None
+        };
+    }
+
+    /// Waits for all queued work.
+    pub fn sync(&self) {
+        // A failed sync surfaces again on the next read, which reports it.
+        let _ = cubecl::future::block_on(self.client.sync());
+    }
+
+    pub(crate) fn alloc(&self, len: usize) -> GpuTensor {
+        GpuTensor {
+            handle: self.client.empty(alloc_bytes(len)),
+            len,
+        }
+    }
+
+    pub(crate) fn alloc_index(&self, len: usize) -> GpuIndex {
+        GpuIndex {
+            handle: self.client.empty(alloc_bytes(len)),
+            len,
+        }
+    }
+
+    pub(crate) fn arg(&self, t: &GpuTensor) -> ArrayArg<R> {
+        array_arg(&t.handle, t.len)
+    }
+
+    pub(crate) fn iarg(&self, t: &GpuIndex) -> ArrayArg<R> {
+        array_arg(&t.handle, t.len)
+    }
+
+    pub(crate) fn dummy_arg(&self) -> ArrayArg<R> {
+        array_arg(&self.dummy, 1)
+    }
+
+    pub(crate) fn upload(&self, data: &[f32]) -> GpuTensor {
+        if data.is_empty() {
+            return self.alloc(0);
+        }
+        GpuTensor {
+            handle: self.client.create_from_slice(f32::as_bytes(data)),
+            len: data.len(),
+        }
+    }
+
+    pub(crate) fn upload_index(&self, data: &[u32]) -> GpuIndex {
+        if data.is_empty() {
+            return self.alloc_index(0);
+        }
+        GpuIndex {
+            handle: self.client.create_from_slice(u32::as_bytes(data)),
+            len: data.len(),
+        }
+    }
+
+    /// Reads `len` 4-byte words back; a device failure is a panic (the API has no error path
+    /// for it: it means the device was lost).
+    pub(crate) fn read_words(&self, handle: &Handle, len: usize) -> Vec<[u8; 4]> {
+        if len == 0 {
+            return Vec::new();
+        }
+        let bytes = self
+            .client
+            .read_one(handle.clone())
+            .unwrap_or_else(|e| panic!("reading a buffer back from the device failed: {e:?}"));
+        bytes[..len * 4]
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect()
+    }
+
+    pub(crate) fn read_f32(&self, t: &GpuTensor) -> Vec<f32> {
+        self.read_words(&t.handle, t.len)
+            .into_iter()
+            .map(f32::from_le_bytes)
+            .collect()
+    }
+
+    pub(crate) fn read_u32(&self, t: &GpuIndex) -> Vec<u32> {
+        self.read_words(&t.handle, t.len)
+            .into_iter()
+            .map(u32::from_le_bytes)
+            .collect()
+    }
+
+    /// A tensor of `len` copies of `value`.
+    pub(crate) fn filled(&self, len: usize, value: f32) -> GpuTensor {
+        let out = self.alloc(len);
+        if len > 0 {
+            let (count, dim) = grid_1d(len);
+            super::elementwise::fill::launch::<f32, R>(
+                &self.client,
+                count,
+                dim,
+                self.arg(&out),
+                value,
+            );
+        }
+        out
+    }
+
+    /// `C = A·B (+ bias)` for the strided operands of `s` (see [`gemm`]); `C` is `[m, n]`.
+    /// Long reductions with few output tiles are split over `k` and summed by a second kernel.
+    pub(crate) fn gemm(
+        &self,
+        a: &GpuTensor,
+        b: &GpuTensor,
+        bias: Option<&GpuTensor>,
+        s: GemmShape,
+    ) -> GpuTensor {
+        let GemmShape {
+            m,
+            n,
+            k,
+            a_rs,
+            a_cs,
+            b_rs,
+            b_cs,
+        } = s;
+        if m == 0 || n == 0 {
+            return self.alloc(0);
+        }
+        if k == 0 {
+            return match bias {
+                Some(bias) => self.broadcast_rows(bias, m, n),
+                None => self.filled(m * n, 0.0),
+            };
+        }
+        // Every address the kernels form (clamped to the last row/column/k) is inside the
+        // operands: this is what makes the unchecked launches below sound.
+        assert!(
+            (m - 1) * a_rs + (k - 1) * a_cs < a.len,
+            "gemm: A operand too short"
+        );
+        assert!(
+            (k - 1) * b_rs + (n - 1) * b_cs < b.len,
+            "gemm: B operand too short"
+        );
+        if let Some(bias) = bias {
+            assert!(bias.len >= n, "gemm: bias shorter than the output columns");
+        }
+        let u = |v| u32_of("gemm", v);
+
+        let (cube_dim, cubes_x, row_cubes, tile_m, tile_n) = match self.plane {
+            Some(p) => {
+                let rows = gemm::PLANE_M * gemm::PLANES_PER_CUBE as usize;
+                (
+                    CubeDim::new_2d(p, gemm::PLANES_PER_CUBE),
+                    n.div_ceil(p as usize * gemm::PLANE_N),
+                    m.div_ceil(rows),
+                    gemm::PLANE_M,
+                    p as usize * gemm::PLANE_N,
+                )
+            }
+            None => {
+                let (cx, cy) = gemm::TILE_CUBE;
+                (
+                    CubeDim::new_2d(cx, cy),
+                    n.div_ceil(gemm::TILE_N * cx as usize),
+                    m.div_ceil(gemm::TILE_M * cy as usize),
+                    gemm::TILE_M,
+                    gemm::TILE_N,
+                )
+            }
+        };
+        assert!(
+            row_cubes <= MAX_CUBES && cubes_x <= MAX_CUBES,
+            "gemm: {m}x{n} output exceeds the launch grid"
+        );
+        // Split k when the output has too few tiles to occupy the device.
+        let tiles = m.div_ceil(tile_m) * n.div_ceil(tile_n);
+        let splits = (k / 256).min(1024usize.div_ceil(tiles)).clamp(1, 64);
+        let k_chunk = k.div_ceil(splits);
+        let splits = k.div_ceil(k_chunk);
+
+        let out = self.alloc(m * n * splits);
+        let direct_bias = splits == 1 && bias.is_some();
+        let bias_arg = match (direct_bias, bias) {
+            (true, Some(bias)) => self.arg(bias),
+            _ => self.dummy_arg(),
+        };
+        let count = CubeCount::Static(
+            u32_of("gemm", cubes_x),
+            u32_of("gemm", row_cubes),
+            u(splits),
+        );
+        // SAFETY: the asserts above bound every operand address the kernels form; outputs are
+        // written at `split · m · n + r · n + c` with r < m, c < n, split < splits, inside
+        // `out`; the bias is read at c < n <= bias.len, or not at all (dummy).
+        unsafe {
+            match self.plane {
+                Some(p) => gemm::gemm_plane::launch_unchecked::<f32, R>(
+                    &self.client,
+                    count,
+                    cube_dim,
+                    self.arg(a),
+                    self.arg(b),
+                    bias_arg,
+                    self.arg(&out),
+                    u(m),
+                    u(n),
+                    u(k),
+                    u(k_chunk),
+                    u(a_rs),
+                    u(a_cs),
+                    u(b_rs),
+                    u(b_cs),
+                    p as usize,
+                    gemm::PLANE_M,
+                    gemm::PLANE_N,
+                    direct_bias,
+                ),
+                None => gemm::gemm_tile::launch_unchecked::<f32, R>(
+                    &self.client,
+                    count,
+                    cube_dim,
+                    self.arg(a),
+                    self.arg(b),
+                    bias_arg,
+                    self.arg(&out),
+                    u(m),
+                    u(n),
+                    u(k),
+                    u(k_chunk),
+                    u(a_rs),
+                    u(a_cs),
+                    u(b_rs),
+                    u(b_cs),
+                    gemm::TILE_M,
+                    gemm::TILE_N,
+                    direct_bias,
+                ),
+            }
+        }
+        if splits == 1 {
+            return out;
+        }
+        let sum = self.alloc(m * n);
+        let (count, dim) = grid_1d(m * n);
+        let bias_arg = match bias {
+            Some(bias) => self.arg(bias),
+            None => self.dummy_arg(),
+        };
+        gemm::sum_splits::launch::<f32, R>(
+            &self.client,
+            count,
+            dim,
+            self.arg(&out),
+            bias_arg,
+            self.arg(&sum),
+            u(splits),
+            u(n),
+            bias.is_some(),
+        );
+        sum
+    }
+
+    /// `[m, n]` with every row equal to `bias[..n]`.
+    fn broadcast_rows(&self, bias: &GpuTensor, m: usize, n: usize) -> GpuTensor {
+        let zeros = self.filled(m * n, 0.0);
+        let out = self.alloc(m * n);
+        let (count, dim) = grid_1d(m * n);
+        gemm::sum_splits::launch::<f32, R>(
+            &self.client,
+            count,
+            dim,
+            self.arg(&zeros),
+            self.arg(bias),
+            self.arg(&out),
+            1,
+            u32_of("gemm", n),
+            true,
+        );
+        out
+    }
+
+    /// Runs the plane GEMM against the portable one on awkward sizes; returns the plane size
+    /// when they agree. Any panic inside the runtime (an unsupported instruction) counts as a
+    /// failure.
+    fn probe_plane_gemm(&mut self) -> Option<u32> {
+        let hw = &self.client.properties().hardware;
+        let p = hw.plane_size_min;
+        let forced = std::env::var("TINYCONV_GPU_PLANE")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok());
+        let p = match forced {
+            Some(0) => return None,
+            Some(f) => f,
+            None if p == hw.plane_size_max && matches!(p, 4 | 8 | 16 | 32 | 64) => p,
+            None => return None,
+        };
+        let (m, n, k) = (70, 45, 37);
+        let av: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 32.0)
+            .collect();
+        let bv: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 16.0)
+            .collect();
+        let shape = GemmShape {
+            m,
+            n,
+            k,
+            a_rs: k,
+            a_cs: 1,
+            b_rs: n,
+            b_cs: 1,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let a = self.upload(&av);
+            let b = self.upload(&bv);
+            self.plane = None;
+            let reference = self.read_f32(&self.gemm(&a, &b, None, shape));
+            self.plane = Some(p);
+            let got = self.read_f32(&self.gemm(&a, &b, None, shape));
+            self.plane = None;
+            reference
+                .iter()
+                .zip(&got)
+                .all(|(r, g)| (r - g).abs() <= 1e-4 * (1.0 + r.abs()))
+        }));
+        self.plane = None;
+        match result {
+            Ok(true) => Some(p),
+            _ => None,
+        }
+    }
+}
