@@ -1,1 +1,7 @@
-fn main() {}
+//! `host`: the tinyconv command line (see `host --help`).
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    host::cli::run(host::cli::Cli::parse())?;
+    Ok(())
+}

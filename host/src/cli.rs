@@ -1,0 +1,372 @@
+//! The `host` command line: `train`, `evaluate`, `summary`, `bench`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kernels::Backend;
+
+use crate::bench;
+use crate::dataset::Dataset;
+use crate::mnist::{self, Mnist, MnistError};
+use crate::model::ModelError;
+use crate::optim::Optimizer;
+use crate::save::{self, SaveError};
+use crate::train::{self, FitConfig, TrainError};
+use crate::{data_dir, summary, zoo};
+
+/// tinyconv on the host: train, evaluate and inspect the book's convnets.
+#[derive(Debug, Parser)]
+#[command(name = "host", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train the MNIST convnet (RMSprop, 5 epochs, batch 64), print the test accuracy and save
+    /// the model.
+    Train(TrainArgs),
+    /// Load a saved model and print its test loss and accuracy on MNIST.
+    Evaluate(EvaluateArgs),
+    /// Print the MNIST convnet's summary table (or a saved model's, with --model).
+    Summary(SummaryArgs),
+    /// Measure training throughput and per-op time of the MNIST convnet.
+    Bench(BenchArgs),
+}
+
+/// Which backend runs the ops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// CUDA when built in and present, else a hardware wgpu adapter, else the native CPU.
+    #[default]
+    Auto,
+    /// The native CPU backend.
+    Cpu,
+    /// CubeCL on wgpu (needs the `wgpu` feature).
+    Wgpu,
+    /// CubeCL on CUDA (needs the `cuda` feature).
+    Cuda,
+}
+
+/// Where the MNIST files come from.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Data directory holding `mnist/*-ubyte[.gz]` (or the files directly); default: the
+    /// per-user cache folder (~/.cache/tinyconv).
+    #[arg(long, env = "TINYCONV_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Never download missing files.
+    #[arg(long)]
+    pub offline: bool,
+    /// Base URL of a mirror to download missing files from (repeatable; default: the
+    /// canonical MNIST mirrors).
+    #[arg(long = "mirror")]
+    pub mirrors: Vec<String>,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+}
+
+/// Options of `train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Passes over the training data.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Examples per step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Learning rate (default: the optimiser's Keras default, 1e-3).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerChoice::Rmsprop)]
+    pub optimizer: OptimizerChoice,
+    /// Seed of the weight initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Directory the model (model.json, model.safetensors) and history.json are written to.
+    #[arg(long, default_value = "runs/mnist")]
+    pub output: PathBuf,
+    /// Backend.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Data options.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Optimiser choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerChoice {
+    /// RMSprop (Keras defaults).
+    Rmsprop,
+    /// Adam (Keras defaults).
+    Adam,
+}
+
+/// Options of `evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Directory of a saved model.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Examples per batch.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Backend.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Data options.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Options of `summary`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Summarise a saved model instead of the MNIST convnet.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+/// Options of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Backends to measure (default: cpu, plus every GPU backend built in and present).
+    #[arg(long, value_enum)]
+    pub backend: Vec<BackendChoice>,
+    /// Examples per step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Timed training steps per backend.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+}
+
+/// An error of a command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Loading the data failed.
+    #[error(transparent)]
+    Data(#[from] MnistError),
+    /// Building the model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Training or evaluation failed.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// Saving or loading a model failed.
+    #[error(transparent)]
+    Save(#[from] SaveError),
+    /// Writing another output failed.
+    #[error("cannot write {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The requested backend is not available.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Train(args) => {
+            let backend = args.backend;
+            with_backend(backend, TrainJob(args))?
+        }
+        Command::Evaluate(args) => {
+            let backend = args.backend;
+            with_backend(backend, EvaluateJob(args))?
+        }
+        Command::Summary(args) => {
+            let (model, name) = match args.model {
+                Some(dir) => (save::load(&dir)?, "model"),
+                None => (zoo::mnist_convnet().build(0)?, "sequential"),
+            };
+            print!("{}", summary::summary(&model, name));
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(&args),
+    }
+}
+
+/// Work generic over the backend, run by [`with_backend`] on the chosen one.
+pub trait BackendJob {
+    /// The result.
+    type Output;
+    /// Runs on `backend`.
+    fn run<B: Backend>(self, backend: B) -> Self::Output;
+}
+
+/// Picks the backend for `choice`, prints the choice, and runs `job` on it.
+pub fn with_backend<J: BackendJob>(choice: BackendChoice, job: J) -> Result<J::Output, CliError> {
+    let resolved = match choice {
+        BackendChoice::Auto => auto_backend(),
+        c => c,
+    };
+    match resolved {
+        BackendChoice::Cpu | BackendChoice::Auto => {
+            let b = kernels::CpuBackend::new();
+            eprintln!("backend: {}", b.name());
+            Ok(job.run(b))
+        }
+        BackendChoice::Wgpu => run_wgpu(job),
+        BackendChoice::Cuda => run_cuda(job),
+    }
+}
+
+/// What `auto` resolves to on this machine: CUDA when built in and present, else a hardware
+/// wgpu adapter, else the CPU.
+pub fn auto_backend() -> BackendChoice {
+    #[cfg(feature = "cuda")]
+    if kernels::gpu::cuda_available() {
+        return BackendChoice::Cuda;
+    }
+    #[cfg(feature = "wgpu")]
+    if kernels::gpu::wgpu_hardware_adapter_available() {
+        return BackendChoice::Wgpu;
+    }
+    BackendChoice::Cpu
+}
+
+#[cfg(feature = "wgpu")]
+fn run_wgpu<J: BackendJob>(job: J) -> Result<J::Output, CliError> {
+    let b = kernels::gpu::wgpu_backend()
+        .map_err(|e| CliError::Backend(format!("wgpu backend unavailable: {e}")))?;
+    eprintln!("backend: {}", b.name());
+    Ok(job.run(b))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn run_wgpu<J: BackendJob>(_job: J) -> Result<J::Output, CliError> {
+    Err(CliError::Backend(
+        "this binary was built without the wgpu backend; rebuild with `--features wgpu`".into(),
+    ))
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda<J: BackendJob>(job: J) -> Result<J::Output, CliError> {
+    if !kernels::gpu::cuda_available() {
+        return Err(CliError::Backend("no CUDA device found".into()));
+    }
+    let b = kernels::gpu::cuda_backend()
+        .map_err(|e| CliError::Backend(format!("CUDA backend unavailable: {e}")))?;
+    eprintln!("backend: {}", b.name());
+    Ok(job.run(b))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda<J: BackendJob>(_job: J) -> Result<J::Output, CliError> {
+    Err(CliError::Backend(
+        "this binary was built without the CUDA backend; rebuild with `--features cuda`".into(),
+    ))
+}
+
+/// Loads MNIST from the data options, downloading missing files unless `--offline`.
+pub fn load_mnist(args: &DataArgs) -> Result<Mnist, CliError> {
+    let dir = data_dir::resolve(args.data_dir.clone());
+    if !args.offline {
+        let mirrors: Vec<String> = if args.mirrors.is_empty() {
+            mnist::DEFAULT_MIRRORS.iter().map(|s| s.to_string()).collect()
+        } else {
+            args.mirrors.clone()
+        };
+        mnist::ensure_downloaded(&dir, &mirrors, true)?;
+    }
+    Ok(mnist::load(&dir)?)
+}
+
+fn test_set(data: &Mnist, args: &DataArgs) -> Dataset {
+    let test = data.test.to_dataset(1.0 / 255.0);
+    match args.test_limit {
+        Some(n) => test.take(n),
+        None => test,
+    }
+}
+
+struct TrainJob(TrainArgs);
+
+impl BackendJob for TrainJob {
+    type Output = Result<(), CliError>;
+    fn run<B: Backend>(self, backend: B) -> Self::Output {
+        train_mnist(&backend, &self.0)
+    }
+}
+
+/// `host train`: the book's MNIST run on `backend`.
+pub fn train_mnist<B: Backend>(backend: &B, args: &TrainArgs) -> Result<(), CliError> {
+    let data = load_mnist(&args.data)?;
+    let mut train_set = data.train.to_dataset(1.0 / 255.0);
+    if let Some(n) = args.limit {
+        train_set = train_set.take(n);
+    }
+    let test = test_set(&data, &args.data);
+    let mut model = zoo::mnist_convnet().build(args.seed)?;
+    let base = match args.optimizer {
+        OptimizerChoice::Rmsprop => Optimizer::rmsprop(),
+        OptimizerChoice::Adam => Optimizer::adam(),
+    };
+    let config = FitConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        optimizer: args.lr.map_or(base, |lr| base.with_lr(lr)),
+        seed: args.seed,
+        shuffle: true,
+        verbose: true,
+    };
+    println!(
+        "training on {} images, {} epochs, batch {}",
+        train_set.len(),
+        config.epochs,
+        config.batch_size
+    );
+    let history = train::fit(backend, &mut model, &train_set, None, &config, &mut [])?;
+    let eval = train::evaluate(backend, &model, &test, 256)?;
+    println!("Test loss: {:.4}", eval.loss);
+    println!("Test accuracy: {:.4}", eval.accuracy);
+    save::save(&model, &args.output)?;
+    let hist_path = args.output.join("history.json");
+    history.save(&hist_path).map_err(|source| CliError::Io {
+        path: hist_path.clone(),
+        source,
+    })?;
+    println!("saved model to {}", args.output.display());
+    Ok(())
+}
+
+struct EvaluateJob(EvaluateArgs);
+
+impl BackendJob for EvaluateJob {
+    type Output = Result<(), CliError>;
+    fn run<B: Backend>(self, backend: B) -> Self::Output {
+        evaluate_saved(&backend, &self.0.model, &self.0.data, self.0.batch_size)
+    }
+}
+
+/// `host evaluate`: loads the model in `dir` and prints its MNIST test loss and accuracy.
+pub fn evaluate_saved<B: Backend>(
+    backend: &B,
+    dir: &Path,
+    data: &DataArgs,
+    batch_size: usize,
+) -> Result<(), CliError> {
+    let model = save::load(dir)?;
+    let mnist = load_mnist(data)?;
+    let test = test_set(&mnist, data);
+    let eval = train::evaluate(backend, &model, &test, batch_size)?;
+    println!("Test loss: {:.4}", eval.loss);
+    println!("Test accuracy: {:.4}", eval.accuracy);
+    Ok(())
+}

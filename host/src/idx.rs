@@ -1,0 +1,166 @@
+//! The IDX file format of MNIST (`train-images-idx3-ubyte` and friends), raw or gzip'd.
+//!
+//! An IDX file is a 4-byte magic (`0x00 0x00`, a type code, the number of dimensions), one
+//! big-endian `u32` per dimension, then the data in row-major order. Only unsigned bytes
+//! (type code `0x08`) are supported, which is all MNIST uses.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+
+/// An error reading an IDX file; every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum IdxError {
+    /// The file could not be opened or read.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file starts like gzip but does not decompress.
+    #[error("{}: corrupt gzip stream", path.display())]
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The content is not a valid IDX array of the expected kind.
+    #[error("{}: {reason}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// An IDX array of unsigned bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdxArray {
+    /// Dimensions, outermost first (e.g. `[60000, 28, 28]`).
+    pub dims: Vec<usize>,
+    /// Row-major data; `data.len()` is the product of `dims`.
+    pub data: Vec<u8>,
+}
+
+/// Reads an IDX file, gunzipping it first when it starts with the gzip magic.
+pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
+    let raw = std::fs::read(path).map_err(|source| IdxError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(raw.len() * 4);
+        GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|source| IdxError::Gzip {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        out
+    } else {
+        raw
+    };
+    parse_idx(&bytes).map_err(|reason| IdxError::Format {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// Parses the bytes of an (uncompressed) IDX file; the error says what is wrong.
+pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
+    if bytes.len() < 4 {
+        return Err(format!(
+            "too short for an IDX header ({} bytes, need at least 4)",
+            bytes.len()
+        ));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(format!(
+            "bad magic number {:02x} {:02x} {:02x} {:02x}: not an IDX file",
+            bytes[0], bytes[1], bytes[2], bytes[3]
+        ));
+    }
+    if bytes[2] != 0x08 {
+        return Err(format!(
+            "unsupported IDX element type 0x{:02x} (only unsigned bytes, 0x08, are supported)",
+            bytes[2]
+        ));
+    }
+    let ndims = bytes[3] as usize;
+    if ndims == 0 {
+        return Err("IDX header declares 0 dimensions".into());
+    }
+    let header = 4 + 4 * ndims;
+    if bytes.len() < header {
+        return Err(format!(
+            "truncated header: {ndims} dimensions need {header} bytes, file has {}",
+            bytes.len()
+        ));
+    }
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
+    let actual = bytes.len() - header;
+    if actual != expected {
+        return Err(format!(
+            "size mismatch: dimensions {dims:?} need {expected} data bytes, file has {actual}"
+        ));
+    }
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// Encodes an array of bytes as an IDX file (used to write test fixtures).
+pub fn encode_idx(dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let data: Vec<u8> = (0..24).collect();
+        let a = parse_idx(&encode_idx(&[2, 3, 4], &data)).unwrap();
+        assert_eq!(a.dims, vec![2, 3, 4]);
+        assert_eq!(a.data, data);
+    }
+
+    #[test]
+    fn rejects_bad_magic_type_and_sizes() {
+        let good = encode_idx(&[2, 2], &[1, 2, 3, 4]);
+        let mut bad_magic = good.clone();
+        bad_magic[0] = 0x42;
+        assert!(parse_idx(&bad_magic).unwrap_err().contains("magic"));
+        let mut bad_type = good.clone();
+        bad_type[2] = 0x0d;
+        assert!(parse_idx(&bad_type).unwrap_err().contains("element type"));
+        let short = &good[..good.len() - 1];
+        assert!(parse_idx(short).unwrap_err().contains("size mismatch"));
+        let mut long = good.clone();
+        long.push(0);
+        assert!(parse_idx(&long).unwrap_err().contains("size mismatch"));
+        assert!(parse_idx(&good[..6]).unwrap_err().contains("truncated header"));
+        assert!(parse_idx(&[0, 0]).unwrap_err().contains("too short"));
+    }
+}

@@ -1,0 +1,291 @@
+//! A model's weights on a device, with the forward and backward passes of every layer.
+
+use kernels::Backend;
+
+use crate::layers::{Activation, LayerKind, Shape};
+use crate::model::{Model, Param};
+
+/// What the backward pass of one layer needs from its forward pass.
+enum Cache<B: Backend> {
+    /// Nothing (the layer's backward needs only shapes).
+    Empty,
+    /// Conv2D/Dense: the input (for the weight gradient) and the ReLU output.
+    Linear {
+        x: Option<B::Tensor>,
+        relu_y: Option<B::Tensor>,
+    },
+    /// MaxPooling2D: arg-max positions.
+    MaxPool(B::Index),
+    /// Dropout: the mask.
+    Mask(B::Tensor),
+}
+
+/// Gradients of one layer's parameters (`None` for frozen layers).
+pub type LayerGrads<T> = Option<Vec<T>>;
+
+/// Activations kept by a training forward pass.
+pub struct Tape<B: Backend> {
+    caches: Vec<Cache<B>>,
+    batch: usize,
+}
+
+/// A model uploaded to a backend.
+pub struct Network<'b, B: Backend> {
+    backend: &'b B,
+    kinds: Vec<LayerKind>,
+    inputs: Vec<Shape>,
+    trainable: Vec<bool>,
+    /// Device copies of each layer's parameters.
+    pub(crate) params: Vec<Vec<B::Tensor>>,
+    /// Whether a gradient must reach the output of layer `i` (some layer `<= i` trains).
+    grad_out: Vec<bool>,
+    /// Whether layer `i` must compute its input gradient (some layer `< i` trains).
+    grad_in: Vec<bool>,
+}
+
+impl<'b, B: Backend> Network<'b, B> {
+    /// Uploads `model`'s weights.
+    pub fn new(backend: &'b B, model: &Model) -> Self {
+        let n = model.layers().len();
+        let kinds: Vec<LayerKind> = model.layers().iter().map(|l| l.kind).collect();
+        let inputs = (0..n).map(|i| model.layer_input_shape(i)).collect();
+        let trainable: Vec<bool> = model
+            .layers()
+            .iter()
+            .zip(model.params())
+            .map(|(l, p)| l.trainable && !p.is_empty())
+            .collect();
+        let params = model
+            .params()
+            .iter()
+            .map(|ps| ps.iter().map(|p| backend.from_slice(&p.values)).collect())
+            .collect();
+        let mut grad_out = vec![false; n];
+        let mut grad_in = vec![false; n];
+        let mut any = false;
+        for i in 0..n {
+            grad_in[i] = any;
+            any |= trainable[i];
+            grad_out[i] = any;
+        }
+        Self {
+            backend,
+            kinds,
+            inputs,
+            trainable,
+            params,
+            grad_out,
+            grad_in,
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &'b B {
+        self.backend
+    }
+
+    /// Whether layer `i` has weights that training updates.
+    pub fn is_trainable(&self, i: usize) -> bool {
+        self.trainable[i]
+    }
+
+    /// Downloads the weights into `model` (which must be the model this was built from).
+    pub fn download_into(&self, model: &mut Model) {
+        let params: Vec<Vec<Param>> = model
+            .params()
+            .iter()
+            .zip(&self.params)
+            .map(|(host, dev)| {
+                host.iter()
+                    .zip(dev)
+                    .map(|(p, t)| Param {
+                        name: p.name.clone(),
+                        shape: p.shape.clone(),
+                        values: self.backend.to_vec(t),
+                    })
+                    .collect()
+            })
+            .collect();
+        model
+            .set_params(params)
+            .expect("device weights have the model's shapes");
+    }
+
+    /// Forward pass to the logits (the final softmax/sigmoid is left out). With
+    /// `dropout_seed` set, runs in training mode (dropout active) and records a [`Tape`].
+    pub fn forward(
+        &self,
+        x: B::Tensor,
+        batch: usize,
+        dropout_seed: Option<u64>,
+    ) -> (B::Tensor, Option<Tape<B>>) {
+        let b = self.backend;
+        let training = dropout_seed.is_some();
+        let mut caches = Vec::with_capacity(self.kinds.len());
+        let mut x = x;
+        let last = self.kinds.len() - 1;
+        for (i, kind) in self.kinds.iter().enumerate() {
+            let input = self.inputs[i];
+            let keep_x = training && self.trainable[i];
+            let keep_y = training && self.grad_out[i];
+            let (y, cache) = match kind {
+                LayerKind::Conv2D(c) => {
+                    let g = c.geom(input, batch);
+                    let p = &self.params[i];
+                    let z = b.conv2d(&x, &p[0], p.get(1), &g);
+                    self.activate(z, c.activation, i == last, keep_x.then_some(x), keep_y)
+                }
+                LayerKind::Dense(d) => {
+                    let g = d.geom(input, batch);
+                    let p = &self.params[i];
+                    let z = b.dense(&x, &p[0], p.get(1), &g);
+                    self.activate(z, d.activation, i == last, keep_x.then_some(x), keep_y)
+                }
+                LayerKind::MaxPooling2D(p) => {
+                    let (y, arg) = b.max_pool2d(&x, &p.0.geom(input, batch));
+                    (y, Cache::MaxPool(arg))
+                }
+                LayerKind::AveragePooling2D(p) => {
+                    (b.avg_pool2d(&x, &p.0.geom(input, batch)), Cache::Empty)
+                }
+                LayerKind::Flatten(_) => (x, Cache::Empty),
+                LayerKind::Rescaling(r) => (b.scale_shift(&x, r.scale, r.offset), Cache::Empty),
+                LayerKind::Dropout(d) => match dropout_seed {
+                    Some(seed) if d.rate > 0.0 => {
+                        let layer_seed = seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                        let mask = b.dropout_mask(b.len(&x), d.rate, layer_seed);
+                        (b.mul(&x, &mask), Cache::Mask(mask))
+                    }
+                    _ => (x, Cache::Empty),
+                },
+            };
+            if training {
+                caches.push(cache);
+            }
+            x = y;
+        }
+        let tape = training.then_some(Tape { caches, batch });
+        (x, tape)
+    }
+
+    fn activate(
+        &self,
+        z: B::Tensor,
+        a: Activation,
+        last: bool,
+        x: Option<B::Tensor>,
+        keep_y: bool,
+    ) -> (B::Tensor, Cache<B>) {
+        let b = self.backend;
+        match a {
+            Activation::Relu => {
+                let y = b.relu(&z);
+                let relu_y = keep_y.then(|| b.copy(&y));
+                (y, Cache::Linear { x, relu_y })
+            }
+            // Softmax and sigmoid are only allowed on the last layer: they stay fused with
+            // the loss in training and are applied by `predict`.
+            Activation::Linear | Activation::Softmax | Activation::Sigmoid => {
+                debug_assert!(!a.is_output_only() || last);
+                (z, Cache::Linear { x, relu_y: None })
+            }
+        }
+    }
+
+    /// Backward pass from d(loss)/d(logits): gradients of every trainable layer's
+    /// parameters. Input gradients are computed only where an earlier layer trains.
+    pub fn backward(&self, tape: Tape<B>, dlogits: B::Tensor) -> Vec<LayerGrads<B::Tensor>> {
+        let b = self.backend;
+        let n = self.kinds.len();
+        let batch = tape.batch;
+        let mut grads: Vec<LayerGrads<B::Tensor>> = (0..n).map(|_| None).collect();
+        let mut dy = dlogits;
+        for (i, cache) in tape.caches.into_iter().enumerate().rev() {
+            if !self.grad_out[i] {
+                break;
+            }
+            let input = self.inputs[i];
+            let need_dx = self.grad_in[i];
+            let dx = match (&self.kinds[i], cache) {
+                (LayerKind::Conv2D(c), Cache::Linear { x, relu_y }) => {
+                    let g = c.geom(input, batch);
+                    let dz = match relu_y {
+                        Some(y) => b.relu_backward(&y, &dy),
+                        None => dy,
+                    };
+                    if let Some(x) = x {
+                        let mut gs = vec![b.conv2d_backward_weight(&x, &dz, &g)];
+                        if c.use_bias {
+                            gs.push(b.bias_grad(&dz, c.filters));
+                        }
+                        grads[i] = Some(gs);
+                    }
+                    need_dx.then(|| b.conv2d_backward_input(&dz, &self.params[i][0], &g))
+                }
+                (LayerKind::Dense(d), Cache::Linear { x, relu_y }) => {
+                    let g = d.geom(input, batch);
+                    let dz = match relu_y {
+                        Some(y) => b.relu_backward(&y, &dy),
+                        None => dy,
+                    };
+                    if let Some(x) = x {
+                        let mut gs = vec![b.dense_backward_weight(&x, &dz, &g)];
+                        if d.use_bias {
+                            gs.push(b.bias_grad(&dz, d.units));
+                        }
+                        grads[i] = Some(gs);
+                    }
+                    need_dx.then(|| b.dense_backward_input(&dz, &self.params[i][0], &g))
+                }
+                (LayerKind::MaxPooling2D(p), Cache::MaxPool(arg)) => {
+                    need_dx.then(|| b.max_pool2d_backward(&dy, &arg, &p.0.geom(input, batch)))
+                }
+                (LayerKind::AveragePooling2D(p), _) => {
+                    need_dx.then(|| b.avg_pool2d_backward(&dy, &p.0.geom(input, batch)))
+                }
+                (LayerKind::Rescaling(r), _) => need_dx.then(|| b.scale_shift(&dy, r.scale, 0.0)),
+                (LayerKind::Dropout(_), Cache::Mask(mask)) => need_dx.then(|| b.mul(&dy, &mask)),
+                (LayerKind::Flatten(_), _) | (LayerKind::Dropout(_), _) => Some(dy),
+                (kind, _) => unreachable!("cache does not match layer {}", kind.class_name()),
+            };
+            match dx {
+                Some(dx) => dy = dx,
+                None => break,
+            }
+        }
+        grads
+    }
+
+    /// Applies the model's output activation to logits of `batch` rows.
+    pub fn output_activation(&self, logits: &B::Tensor, batch: usize) -> B::Tensor {
+        let b = self.backend;
+        let last = self.kinds.last().expect("a model has layers");
+        match last.activation() {
+            Some(Activation::Softmax) => {
+                let classes = b.len(logits) / batch.max(1);
+                b.softmax(logits, batch, classes)
+            }
+            Some(Activation::Sigmoid) => b.sigmoid(logits),
+            _ => b.copy(logits),
+        }
+    }
+
+    /// Float inference over `images` (whole examples, NHWC), `batch_size` at a time: the
+    /// model's outputs, with the output activation applied.
+    pub fn predict(&self, images: &[f32], batch_size: usize) -> Vec<f32> {
+        let per = self.inputs[0].len();
+        let n = images.len() / per;
+        let mut out = Vec::new();
+        let bs = batch_size.max(1);
+        let mut start = 0;
+        while start < n {
+            let end = (start + bs).min(n);
+            let x = self.backend.from_slice(&images[start * per..end * per]);
+            let (logits, _) = self.forward(x, end - start, None);
+            let y = self.output_activation(&logits, end - start);
+            out.extend(self.backend.to_vec(&y));
+            start = end;
+        }
+        out
+    }
+}
