@@ -28,12 +28,10 @@ pub mod mnist;
 pub mod model;
 pub mod network;
 pub mod optim;
-pub mod quantize;
 pub mod save;
 pub mod sequential;
 pub mod summary;
 pub mod train;
-pub mod vision;
 pub mod zoo;
 
 pub use model::Model;
