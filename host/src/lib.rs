@@ -32,6 +32,7 @@ pub mod save;
 pub mod sequential;
 pub mod summary;
 pub mod train;
+pub mod vision;
 pub mod zoo;
 
 pub use model::Model;

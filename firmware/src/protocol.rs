@@ -1,0 +1,156 @@
+//! Serial framing of classification requests and responses (ST-LINK virtual COM port, USART2,
+//! 115200 baud, 8N1, no flow control).
+//!
+//! Every frame starts with a magic byte and ends with a checksum byte: the wrapping 8-bit sum of
+//! every byte before it in the frame, the magic included.
+//!
+//! | frame    | bytes | layout                                                               |
+//! |----------|-------|----------------------------------------------------------------------|
+//! | request  | 786   | `0xA5`, 784 pixels (28 x 28, row-major, `u8`, 0 = background), sum   |
+//! | response | 13    | `0x5A`, digit (`u8`, 0..=9), 10 scores (`i8`, digit 0 first), sum     |
+//! | error    | 3     | `0xEE`, error code (see [`FrameError`]), sum                          |
+//!
+//! The scores are the int8 outputs of the model's last layer (quantised logits); the digit is
+//! the index of the largest one (the first on ties). The device answers each request with
+//! exactly one response or error frame. Bytes that arrive while it waits for a request magic
+//! are skipped, so a host resynchronises by waiting ~100 ms (longer than one inference) and
+//! sending a fresh request.
+//!
+//! This module has no dependencies beyond `core`, so host code can include it as-is.
+
+/// First byte of a request frame.
+pub const REQUEST_MAGIC: u8 = 0xA5;
+/// First byte of a response frame.
+pub const RESPONSE_MAGIC: u8 = 0x5A;
+/// First byte of an error frame.
+pub const ERROR_MAGIC: u8 = 0xEE;
+/// Pixels in a request (one 28 x 28 MNIST image).
+pub const PIXELS: usize = 28 * 28;
+/// Scores in a response (one per digit).
+pub const CLASSES: usize = 10;
+/// Length of a request frame: magic, pixels, checksum.
+pub const REQUEST_LEN: usize = 1 + PIXELS + 1;
+/// Length of a response frame: magic, digit, scores, checksum.
+pub const RESPONSE_LEN: usize = 1 + 1 + CLASSES + 1;
+/// Length of an error frame: magic, code, checksum.
+pub const ERROR_LEN: usize = 3;
+
+/// Why a request was rejected; the discriminant is the code sent in an error frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameError {
+    /// The request's checksum byte did not match its contents.
+    Checksum = 1,
+    /// The serial port lost bytes (overrun, framing or noise error) during the request.
+    Link = 2,
+}
+
+/// Wrapping 8-bit sum of `bytes`: the checksum of a frame is this over all bytes before it.
+pub fn checksum(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(0u8, |sum, &b| sum.wrapping_add(b))
+}
+
+/// Builds a request frame for a 28 x 28 image.
+pub fn encode_request(pixels: &[u8; PIXELS]) -> [u8; REQUEST_LEN] {
+    let mut frame = [0u8; REQUEST_LEN];
+    frame[0] = REQUEST_MAGIC;
+    frame[1..1 + PIXELS].copy_from_slice(pixels);
+    frame[REQUEST_LEN - 1] = checksum(&frame[..REQUEST_LEN - 1]);
+    frame
+}
+
+/// Builds a response frame for a predicted digit and its scores.
+pub fn encode_response(digit: u8, scores: &[i8; CLASSES]) -> [u8; RESPONSE_LEN] {
+    let mut frame = [0u8; RESPONSE_LEN];
+    frame[0] = RESPONSE_MAGIC;
+    frame[1] = digit;
+    for (out, &s) in frame[2..2 + CLASSES].iter_mut().zip(scores) {
+        *out = s.to_le_bytes()[0];
+    }
+    frame[RESPONSE_LEN - 1] = checksum(&frame[..RESPONSE_LEN - 1]);
+    frame
+}
+
+/// Builds an error frame.
+pub fn encode_error(error: FrameError) -> [u8; ERROR_LEN] {
+    let code = error as u8;
+    [ERROR_MAGIC, code, checksum(&[ERROR_MAGIC, code])]
+}
+
+/// What [`RequestDecoder::push`] made of one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// More bytes are needed (or the byte was skipped while waiting for a magic).
+    Pending,
+    /// A complete request with a valid checksum: its pixels are in [`RequestDecoder::pixels`].
+    Request,
+    /// A complete request whose checksum did not match; the decoder waits for the next magic.
+    BadChecksum,
+}
+
+/// Byte-at-a-time decoder of request frames.
+pub struct RequestDecoder {
+    pixels: [u8; PIXELS],
+    /// Pixels received so far, or `None` while waiting for a magic byte.
+    filled: Option<usize>,
+    sum: u8,
+}
+
+impl Default for RequestDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestDecoder {
+    /// A decoder waiting for a request magic.
+    pub const fn new() -> Self {
+        Self {
+            pixels: [0; PIXELS],
+            filled: None,
+            sum: 0,
+        }
+    }
+
+    /// Forgets any partial frame (after a link error) and waits for the next magic.
+    pub fn reset(&mut self) {
+        self.filled = None;
+    }
+
+    /// Whether a frame has started and is not complete yet.
+    pub fn in_frame(&self) -> bool {
+        self.filled.is_some()
+    }
+
+    /// Feeds one received byte.
+    pub fn push(&mut self, byte: u8) -> Decoded {
+        match self.filled {
+            None => {
+                if byte == REQUEST_MAGIC {
+                    self.filled = Some(0);
+                    self.sum = REQUEST_MAGIC;
+                }
+                Decoded::Pending
+            }
+            Some(n) if n < PIXELS => {
+                self.pixels[n] = byte;
+                self.sum = self.sum.wrapping_add(byte);
+                self.filled = Some(n + 1);
+                Decoded::Pending
+            }
+            Some(_) => {
+                self.filled = None;
+                if byte == self.sum {
+                    Decoded::Request
+                } else {
+                    Decoded::BadChecksum
+                }
+            }
+        }
+    }
+
+    /// The pixels of the last complete request.
+    pub fn pixels(&self) -> &[u8; PIXELS] {
+        &self.pixels
+    }
+}
