@@ -3,8 +3,6 @@
 //! Blob weights are borrowed as bytes straight from the blob (on the device: from flash), so
 //! they may be unaligned; they are read with `from_le_bytes`, never by casting pointers.
 
-use half::f16;
-
 use crate::blob::WeightFormat;
 
 /// A read-only sequence of weights that the f32 kernels can consume.
@@ -121,16 +119,31 @@ impl WeightStore for F16Le<'_> {
     #[inline(always)]
     fn get(&self, i: usize) -> f32 {
         let b = &self.0[i * 2..i * 2 + 2];
-        f16::from_le_bytes([b[0], b[1]]).to_f32()
+        f16_bits_to_f32(u16::from_le_bytes([b[0], b[1]]))
     }
 
     #[inline(always)]
     fn axpy(&self, start: usize, x: f32, acc: &mut [f32]) {
         let w = &self.0[start * 2..(start + acc.len()) * 2];
         for (a, b) in acc.iter_mut().zip(w.chunks_exact(2)) {
-            *a += x * f16::from_le_bytes([b[0], b[1]]).to_f32();
+            *a += x * f16_bits_to_f32(u16::from_le_bytes([b[0], b[1]]));
         }
     }
+}
+
+/// Widens IEEE binary16 bits to f32 exactly (same value as `half::f16::to_f32`, NaNs stay NaN).
+///
+/// Branch-free so that the f16 kernels vectorize: the exponent and mantissa are moved into f32
+/// position and rebiased by multiplying with 2^112, which also normalises subnormals exactly;
+/// infinities and NaNs are selected separately.
+#[inline(always)]
+pub fn f16_bits_to_f32(h: u16) -> f32 {
+    let sign = ((h & 0x8000) as u32) << 16;
+    let em = (h & 0x7fff) as u32;
+    let finite = f32::from_bits(em << 13) * f32::from_bits(0x7780_0000); // × 2^112
+    let special = f32::from_bits(0x7f80_0000 | ((em & 0x03ff) << 13));
+    let magnitude = if em >= 0x7c00 { special } else { finite };
+    f32::from_bits(magnitude.to_bits() | sign)
 }
 
 /// Reads little-endian i32 values borrowed as bytes (int8 biases, requantization multipliers).

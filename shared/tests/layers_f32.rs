@@ -282,7 +282,7 @@ proptest! {
 #[test]
 fn weight_sets_reject_wrong_lengths() {
     let k = vec![0f32; 3 * 3 * 2 * 4];
-    let b = vec![0f32; 4];
+    let b = [0f32; 4];
     assert!(ConvWeights::<&[f32], 3, 2, 4>::new(&k[..], &b[..]).is_ok());
     let e = ConvWeights::<&[f32], 3, 2, 4>::new(&k[1..], &b[..]).unwrap_err();
     assert_eq!((e.tensor, e.expected, e.found), ("kernel", 72, 71));
@@ -293,4 +293,17 @@ fn weight_sets_reject_wrong_lengths() {
     assert!(F32Le::new(&[0u8; 7]).is_none());
     assert!(F16Le::new(&[0u8; 3]).is_none());
     assert!(TensorRef::<f32, 2, 2, 2>::new(&k[..7]).is_none());
+}
+
+#[test]
+fn f16_widening_is_exact_for_every_bit_pattern() {
+    for bits in 0..=u16::MAX {
+        let want = half::f16::from_bits(bits).to_f32();
+        let got = shared::weights::f16_bits_to_f32(bits);
+        if want.is_nan() {
+            assert!(got.is_nan(), "{bits:#06x}");
+        } else {
+            assert_eq!(got.to_bits(), want.to_bits(), "{bits:#06x}");
+        }
+    }
 }

@@ -129,7 +129,7 @@ fn first_mnist_layer_maps_28x28x1_to_26x26x32() {
     for c in 0..32 {
         kernel[(3 + 1) * 32 + c] = (c + 1) as f32;
     }
-    let bias = vec![0f32; 32];
+    let bias = [0f32; 32];
     let weights =
         shared::f32::ConvWeights::<&[f32], 3, 1, 32>::new(&kernel[..], &bias[..]).unwrap();
     let input: Vec<f32> = (0..784).map(|i| (i % 28 + i / 28) as f32).collect();

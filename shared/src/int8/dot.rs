@@ -8,13 +8,17 @@
 /// `Σ (x[i] + x_offset) * (w[i] as i8)` over `i < min(x.len(), w.len())`, accumulated with
 /// wrapping i32 arithmetic (as the hardware MAC does).
 ///
-/// `x` are int8 activations, `x_offset` is minus the input zero point (in `-127..=128`),
-/// `w` are int8 weights stored as bytes (two's complement).
+/// `x` are int8 activations, `x_offset` is minus the input zero point (in `-127..=128`, so
+/// `x + x_offset` fits 16 bits, as on the Cortex-M4's `SXTAB16` path; offsets outside that
+/// range are truncated to i16), `w` are int8 weights stored as bytes (two's complement).
 #[inline(always)]
 pub fn dot_offset(x: &[i8], w: &[u8], x_offset: i32) -> i32 {
+    let offset = x_offset as i16;
     let mut acc = 0i32;
     for (&a, &b) in x.iter().zip(w) {
-        acc = acc.wrapping_add((a as i32 + x_offset) * (b as i8 as i32));
+        // 16 x 16 -> 32-bit products summed in 32 bits (the shape of SMLAD / PMADDWD).
+        let xa = (a as i16).wrapping_add(offset);
+        acc = acc.wrapping_add(xa as i32 * (b as i8 as i32));
     }
     acc
 }

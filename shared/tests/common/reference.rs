@@ -34,22 +34,21 @@ pub fn pad(
     (out, ph, pw)
 }
 
+/// Pads for a `k`/`s` window; returns (padded, padded width, out height, out width).
 fn padded(
     x: &[f64],
-    h: usize,
-    w: usize,
-    c: usize,
+    (h, w, c): (usize, usize, usize),
     k: usize,
     s: usize,
     same: bool,
     fill: f64,
-) -> (Vec<f64>, usize, usize, usize, usize) {
+) -> (Vec<f64>, usize, usize, usize) {
     let (oh, pt) = geometry(h, k, s, same);
     let (ow, pl) = geometry(w, k, s, same);
     let pb = ((oh - 1) * s + k).saturating_sub(h + pt);
     let pr = ((ow - 1) * s + k).saturating_sub(w + pl);
     let (p, _ph, pw) = pad(x, h, w, c, (pt, pb), (pl, pr), fill);
-    (p, pw, oh, ow, 0)
+    (p, pw, oh, ow)
 }
 
 /// Conv2D, kernel HWIO, returns `(oh, ow, out)`.
@@ -65,7 +64,7 @@ pub fn conv2d(
     relu: bool,
 ) -> (usize, usize, Vec<f64>) {
     let co = bias.len();
-    let (p, pw, oh, ow, _) = padded(x, h, w, ci, k, s, same, 0.0);
+    let (p, pw, oh, ow) = padded(x, (h, w, ci), k, s, same, 0.0);
     let mut out = vec![0.0; oh * ow * co];
     for oy in 0..oh {
         for ox in 0..ow {
@@ -95,7 +94,7 @@ pub fn pool(
     same: bool,
     max: bool,
 ) -> (usize, usize, Vec<f64>) {
-    let (p, pw, oh, ow, _) = padded(x, h, w, c, k, s, same, f64::NAN);
+    let (p, pw, oh, ow) = padded(x, (h, w, c), k, s, same, f64::NAN);
     let mut out = vec![0.0; oh * ow * c];
     for oy in 0..oh {
         for ox in 0..ow {
