@@ -124,5 +124,26 @@ fn cpu(c: &mut Criterion) {
     bench_small_ops(c, "cpu", &be);
 }
 
+/// The CubeCL wgpu backend (`--features wgpu`; on machines without a GPU, Mesa's lavapipe:
+/// `XDG_RUNTIME_DIR=/tmp/xdg cargo bench -p kernels --features wgpu --bench ops -- wgpu`).
+#[cfg(feature = "wgpu")]
+fn wgpu(c: &mut Criterion) {
+    match kernels::gpu::wgpu_backend() {
+        Ok(be) => {
+            eprintln!(
+                "backend: {} (plane GEMM: {:?})",
+                be.name(),
+                be.plane_gemm_size()
+            );
+            bench_convs(c, "wgpu", &be);
+            bench_small_ops(c, "wgpu", &be);
+        }
+        Err(e) => eprintln!("wgpu backend unavailable: {e}"),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+criterion_group!(benches, cpu, wgpu);
+#[cfg(not(feature = "wgpu"))]
 criterion_group!(benches, cpu);
 criterion_main!(benches);

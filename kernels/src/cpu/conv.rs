@@ -6,13 +6,35 @@
 //! input patch of output pixel `r` in HWIO order `(ky, kx, ic)`, so the HWIO kernel is already
 //! the row-major `K×N` matrix.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 use super::gemm::{gemm, MatRef};
+use super::recycle;
 use crate::geometry::Conv2dGeom;
 
 /// Target number of floats in one im2col chunk (256 KiB: well inside a 1-2 MiB L2).
 const CHUNK_FLOATS: usize = 64 * 1024;
+
+thread_local! {
+    /// Per-thread im2col block, kept across calls (rayon's workers live as long as the pool).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer resized to `len` (contents unspecified).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        // Re-entered (an op called from inside an op's task): use a buffer of its own.
+        Err(_) => f(&mut recycle::dirty(len)),
+    })
+}
 
 /// Rows of the im2col matrix handled per task.
 fn chunk_rows(k: usize) -> usize {
@@ -105,7 +127,8 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom)
     assert_eq!(x.len(), g.input_len(), "conv2d: input length");
     assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
-    let mut y = vec![0.0f32; g.output_len()];
+    // Fully overwritten below: by the bias then a GEMM with beta 1, or a GEMM with beta 0.
+    let mut y = recycle::dirty(g.output_len());
     if y.is_empty() {
         return y;
     }
@@ -114,11 +137,9 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom)
     }
     let rows = chunk_rows(k);
     let wm = MatRef::row_major(w, k, n);
-    y.par_chunks_mut(rows * n).enumerate().for_each_init(
-        Vec::new,
-        |cols: &mut Vec<f32>, (ci, yc)| {
-            let nr = yc.len() / n;
-            cols.resize(nr * k, 0.0);
+    y.par_chunks_mut(rows * n).enumerate().for_each(|(ci, yc)| {
+        let nr = yc.len() / n;
+        with_scratch(nr * k, |cols| {
             im2col(x, g, ci * rows, nr, cols);
             let beta = match bias {
                 Some(b) => {
@@ -130,12 +151,12 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom)
                 None => 0.0,
             };
             gemm(MatRef::row_major(cols, nr, k), wm, beta, yc);
-        },
-    );
+        })
+    });
     y
 }
 
-/// dL/dx: `col2im(dY · Wᵀ)`, one image per task.
+/// dL/dx: `col2im(dY · Wᵀ)`, whole images per task.
 pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Vec<f32> {
     assert_eq!(dy.len(), g.output_len(), "conv2d_backward_input: dy length");
     assert_eq!(
@@ -146,27 +167,42 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     let img_in = g.in_h * g.in_w * g.in_c;
     let img_rows = g.out_h() * g.out_w();
-    let mut dx = vec![0.0f32; g.input_len()];
-    if dx.is_empty() || img_rows == 0 {
-        return dx;
+    if img_rows == 0 || img_in == 0 {
+        return recycle::zeros(g.input_len());
     }
+    // Each task zeroes its images first.
+    let mut dx = recycle::dirty(g.input_len());
     let rows = chunk_rows(k);
     let wt = MatRef::row_major(w, k, n).t();
-    dx.par_chunks_mut(img_in).enumerate().for_each_init(
-        Vec::new,
-        |cols: &mut Vec<f32>, (b, dx_img)| {
+    // As many whole images per task as fill a block (the col2im of different images never
+    // overlaps); an image larger than a block is done in several GEMMs.
+    let imgs = (rows / img_rows).max(1);
+    dx.par_chunks_mut(imgs * img_in)
+        .enumerate()
+        .for_each(|(ci, dx_imgs)| {
+            dx_imgs.fill(0.0);
+            let b0 = ci * imgs;
+            let total = dx_imgs.len() / img_in * img_rows;
             let mut r = 0;
-            while r < img_rows {
-                let nr = rows.min(img_rows - r);
-                let r0 = b * img_rows + r;
-                cols.resize(nr * k, 0.0);
-                let dy_rows = MatRef::row_major(&dy[r0 * n..(r0 + nr) * n], nr, n);
-                gemm(dy_rows, wt, 0.0, cols);
-                col2im_add(cols, g, r0, nr, dx_img);
+            while r < total {
+                let nr = rows.min(total - r);
+                let r0 = b0 * img_rows + r;
+                with_scratch(nr * k, |cols| {
+                    let dy_rows = MatRef::row_major(&dy[r0 * n..(r0 + nr) * n], nr, n);
+                    gemm(dy_rows, wt, 0.0, cols);
+                    // Split the block's rows at image boundaries.
+                    let mut i = 0;
+                    while i < nr {
+                        let b = (r0 + i) / img_rows;
+                        let end = ((b + 1) * img_rows - r0).min(nr);
+                        let dx_img = &mut dx_imgs[(b - b0) * img_in..(b - b0 + 1) * img_in];
+                        col2im_add(&cols[i * k..end * k], g, r0 + i, end - i, dx_img);
+                        i = end;
+                    }
+                });
                 r += nr;
             }
-        },
-    );
+        });
     dx
 }
 
@@ -191,25 +227,26 @@ pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> V
         .into_par_iter()
         .with_min_len(per_split)
         .fold(
-            || (vec![0.0f32; k * n], Vec::new()),
-            |(mut acc, mut cols), ci| {
+            || recycle::zeros(k * n),
+            |mut acc, ci| {
                 let r0 = ci * rows;
                 let nr = rows.min(m - r0);
-                cols.resize(nr * k, 0.0);
-                im2col(x, g, r0, nr, &mut cols);
-                let dy_rows = MatRef::row_major(&dy[r0 * n..(r0 + nr) * n], nr, n);
-                gemm(MatRef::row_major(&cols, nr, k).t(), dy_rows, 1.0, &mut acc);
-                (acc, cols)
+                with_scratch(nr * k, |cols| {
+                    im2col(x, g, r0, nr, cols);
+                    let dy_rows = MatRef::row_major(&dy[r0 * n..(r0 + nr) * n], nr, n);
+                    gemm(MatRef::row_major(cols, nr, k).t(), dy_rows, 1.0, &mut acc);
+                });
+                acc
             },
         )
-        .map(|(acc, _)| acc)
-        .reduce(|| vec![0.0f32; k * n], add_into)
+        .reduce(|| recycle::zeros(k * n), add_into)
 }
 
-/// Element-wise `a += b`, returning `a`.
+/// Element-wise `a += b`, returning `a` (and `b`'s buffer to the recycler).
 pub(crate) fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
     for (x, y) in a.iter_mut().zip(&b) {
         *x += y;
     }
+    recycle::F32.give(b);
     a
 }

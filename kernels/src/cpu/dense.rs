@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{gemm, MatRef};
+use super::recycle;
 use crate::geometry::DenseGeom;
 
 /// Output rows per parallel task: enough work per task to amortise the split.
@@ -15,7 +16,8 @@ pub(crate) fn dense(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &DenseGeom) -
     let (b, i, o) = (g.batch, g.inputs, g.outputs);
     assert_eq!(x.len(), b * i, "dense: input length");
     assert_eq!(w.len(), i * o, "dense: kernel length");
-    let mut y = vec![0.0f32; b * o];
+    // Overwritten by the bias and a GEMM with beta 1, or a GEMM with beta 0.
+    let mut y = recycle::dirty(b * o);
     if y.is_empty() {
         return y;
     }
@@ -51,7 +53,7 @@ pub(crate) fn dense_backward_input(dy: &[f32], w: &[f32], g: &DenseGeom) -> Vec<
     let (b, i, o) = (g.batch, g.inputs, g.outputs);
     assert_eq!(dy.len(), b * o, "dense_backward_input: dy length");
     assert_eq!(w.len(), i * o, "dense_backward_input: kernel length");
-    let mut dx = vec![0.0f32; b * i];
+    let mut dx = recycle::dirty(b * i); // GEMM with beta 0 overwrites
     if dx.is_empty() {
         return dx;
     }
@@ -77,7 +79,7 @@ pub(crate) fn dense_backward_weight(x: &[f32], dy: &[f32], g: &DenseGeom) -> Vec
     let (b, i, o) = (g.batch, g.inputs, g.outputs);
     assert_eq!(x.len(), b * i, "dense_backward_weight: input length");
     assert_eq!(dy.len(), b * o, "dense_backward_weight: dy length");
-    let mut dw = vec![0.0f32; i * o];
+    let mut dw = recycle::dirty(i * o); // GEMM with beta 0 overwrites
     if dw.is_empty() {
         return dw;
     }

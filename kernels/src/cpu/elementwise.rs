@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::recycle;
 use crate::dropout::{dropout_keys, dropout_scale, uniform_from_keys};
 
 /// Elements per parallel block; smaller tensors run on the calling thread.
@@ -9,7 +10,7 @@ const BLOCK: usize = 16 * 1024;
 
 /// `out[i] = f(a[i])`.
 pub(crate) fn map(a: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut out = vec![0.0f32; a.len()];
+    let mut out = recycle::dirty(a.len()); // every element written below
     out.par_chunks_mut(BLOCK)
         .zip(a.par_chunks(BLOCK))
         .for_each(|(o, a)| {
@@ -23,7 +24,7 @@ pub(crate) fn map(a: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
 /// `out[i] = f(a[i], b[i])`.
 pub(crate) fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "element-wise op: lengths differ");
-    let mut out = vec![0.0f32; a.len()];
+    let mut out = recycle::dirty(a.len()); // every element written below
     out.par_chunks_mut(BLOCK)
         .zip(a.par_chunks(BLOCK).zip(b.par_chunks(BLOCK)))
         .for_each(|(o, (a, b))| {
@@ -63,7 +64,7 @@ pub(crate) fn dropout_mask(len: usize, rate: f32, seed: u64) -> Vec<f32> {
     );
     let (k1, k2) = dropout_keys(seed);
     let scale = dropout_scale(rate);
-    let mut out = vec![0.0f32; len];
+    let mut out = recycle::dirty(len); // every element written below
     out.par_chunks_mut(BLOCK).enumerate().for_each(|(ci, o)| {
         let i0 = ci * BLOCK;
         for (j, o) in o.iter_mut().enumerate() {

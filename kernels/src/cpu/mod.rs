@@ -8,6 +8,7 @@ mod gemm;
 mod loss;
 mod optim;
 mod pool;
+mod recycle;
 mod resample;
 mod tensor;
 
@@ -90,13 +91,15 @@ impl Backend for CpuBackend {
     }
 
     fn from_slice(&self, data: &[f32]) -> CpuTensor {
-        CpuTensor(data.to_vec())
+        CpuTensor(recycle::copy_of(data))
     }
     fn index_from_slice(&self, data: &[u32]) -> CpuIndex {
-        CpuIndex(data.to_vec())
+        let mut v = recycle::U32.take_empty(data.len());
+        v.extend_from_slice(data);
+        CpuIndex(v)
     }
     fn zeros(&self, len: usize) -> CpuTensor {
-        CpuTensor(vec![0.0; len])
+        CpuTensor(recycle::zeros(len))
     }
     fn to_vec(&self, t: &CpuTensor) -> Vec<f32> {
         t.0.clone()

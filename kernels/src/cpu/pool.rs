@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::recycle;
 use crate::geometry::Pool2dGeom;
 
 /// In-bounds window range along one axis for output position `o`.
@@ -18,8 +19,9 @@ pub(crate) fn max_pool2d(x: &[f32], g: &Pool2dGeom) -> (Vec<f32>, Vec<u32>) {
     let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
     let img_in = g.in_h * g.in_w * c;
     let img_out = oh * ow * c;
-    let mut y = vec![0.0f32; g.output_len()];
-    let mut idx = vec![0u32; g.output_len()];
+    // Every output element is written below.
+    let mut y = recycle::dirty(g.output_len());
+    let mut idx = recycle::dirty_u32(g.output_len());
     if y.is_empty() {
         return (y, idx);
     }
@@ -78,14 +80,15 @@ pub(crate) fn max_pool2d_backward(dy: &[f32], argmax: &[u32], g: &Pool2dGeom) ->
     );
     let img_in = g.in_h * g.in_w * g.c;
     let img_out = g.out_h() * g.out_w() * g.c;
-    let mut dx = vec![0.0f32; g.input_len()];
-    if dx.is_empty() || img_out == 0 {
-        return dx;
+    if img_in == 0 || img_out == 0 {
+        return recycle::zeros(g.input_len());
     }
+    let mut dx = recycle::dirty(g.input_len()); // each task zeroes its image first
     dx.par_chunks_mut(img_in)
         .zip(dy.par_chunks(img_out).zip(argmax.par_chunks(img_out)))
         .enumerate()
         .for_each(|(b, (dxi, (dyi, ai)))| {
+            dxi.fill(0.0);
             let base = b * img_in;
             for (&d, &i) in dyi.iter().zip(ai) {
                 // Arg-max indices of image b always lie inside image b.
@@ -101,7 +104,7 @@ pub(crate) fn avg_pool2d(x: &[f32], g: &Pool2dGeom) -> Vec<f32> {
     let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
     let img_in = g.in_h * g.in_w * c;
     let img_out = oh * ow * c;
-    let mut y = vec![0.0f32; g.output_len()];
+    let mut y = recycle::dirty(g.output_len()); // each window zeroes its output first
     if y.is_empty() {
         return y;
     }
@@ -114,6 +117,7 @@ pub(crate) fn avg_pool2d(x: &[f32], g: &Pool2dGeom) -> Vec<f32> {
                 let (x0, x1) = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
                 let o = (oy * ow + ox) * c;
                 let yo = &mut yi[o..o + c];
+                yo.fill(0.0);
                 for iy in y0..y1 {
                     for ix in x0..x1 {
                         let p = (iy * g.in_w + ix) * c;
@@ -138,12 +142,13 @@ pub(crate) fn avg_pool2d_backward(dy: &[f32], g: &Pool2dGeom) -> Vec<f32> {
     let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
     let img_in = g.in_h * g.in_w * c;
     let img_out = oh * ow * c;
-    let mut dx = vec![0.0f32; g.input_len()];
-    if dx.is_empty() || img_out == 0 {
-        return dx;
+    if img_in == 0 || img_out == 0 {
+        return recycle::zeros(g.input_len());
     }
+    let mut dx = recycle::dirty(g.input_len()); // each task zeroes its image first
     let (pt, pl) = (g.pad_top(), g.pad_left());
     dx.par_chunks_mut(img_in).enumerate().for_each(|(b, dxi)| {
+        dxi.fill(0.0);
         let dyi = &dy[b * img_out..(b + 1) * img_out];
         for oy in 0..oh {
             let (y0, y1) = window(oy, g.stride_h, pt, g.pool_h, g.in_h);

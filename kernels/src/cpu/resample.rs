@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use super::recycle;
 use crate::geometry::ImageGeom;
 
 /// TensorFlow's `MapCoordinate<FILL_REFLECT>`: reflects a coordinate about the image edges
@@ -47,7 +48,7 @@ pub(crate) fn affine_resample(x: &[f32], g: &ImageGeom, transforms: &[[f32; 6]])
     );
     let (h, w, c) = (g.h, g.w, g.c);
     let img = h * w * c;
-    let mut out = vec![0.0f32; g.len()];
+    let mut out = recycle::dirty(g.len()); // every element written below
     if out.is_empty() {
         return out;
     }

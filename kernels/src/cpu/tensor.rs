@@ -1,12 +1,41 @@
 //! Host-memory tensors of the CPU backend.
 
-/// A CPU tensor: a flat `f32` buffer (shape travels in the op geometry).
-#[derive(Clone, Debug, Default, PartialEq)]
+use super::recycle;
+
+/// A CPU tensor: a flat `f32` buffer (shape travels in the op geometry). Dropping a large one
+/// hands its buffer to the backend's recycler for reuse by later ops.
+#[derive(Debug, Default, PartialEq)]
 pub struct CpuTensor(pub Vec<f32>);
 
 /// A CPU index buffer: a flat `u32` buffer (labels, arg-max positions).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct CpuIndex(pub Vec<u32>);
+
+impl Clone for CpuTensor {
+    fn clone(&self) -> Self {
+        CpuTensor(recycle::copy_of(&self.0))
+    }
+}
+
+impl Clone for CpuIndex {
+    fn clone(&self) -> Self {
+        let mut v = recycle::U32.take_empty(self.0.len());
+        v.extend_from_slice(&self.0);
+        CpuIndex(v)
+    }
+}
+
+impl Drop for CpuTensor {
+    fn drop(&mut self) {
+        recycle::F32.give(std::mem::take(&mut self.0));
+    }
+}
+
+impl Drop for CpuIndex {
+    fn drop(&mut self) {
+        recycle::U32.give(std::mem::take(&mut self.0));
+    }
+}
 
 impl CpuTensor {
     /// The elements.
@@ -18,8 +47,8 @@ impl CpuTensor {
         &mut self.0
     }
     /// Unwraps the buffer.
-    pub fn into_vec(self) -> Vec<f32> {
-        self.0
+    pub fn into_vec(mut self) -> Vec<f32> {
+        std::mem::take(&mut self.0)
     }
 }
 
@@ -35,8 +64,8 @@ impl CpuIndex {
         &self.0
     }
     /// Unwraps the buffer.
-    pub fn into_vec(self) -> Vec<u32> {
-        self.0
+    pub fn into_vec(mut self) -> Vec<u32> {
+        std::mem::take(&mut self.0)
     }
 }
 

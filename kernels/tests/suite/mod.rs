@@ -45,6 +45,7 @@ macro_rules! op_suite {
                 sigmoid_matches_reference_and_is_stable,
                 softmax_cross_entropy_matches_reference_and_finite_differences,
                 softmax_cross_entropy_is_stable_for_large_logits,
+                softmax_cross_entropy_counts_the_first_maximum_on_ties,
                 sigmoid_bce_matches_reference_and_finite_differences,
                 sigmoid_bce_is_stable_for_large_logits,
                 affine_identity_and_flip_are_exact,
@@ -52,6 +53,7 @@ macro_rules! op_suite {
                 affine_reflect_fill_at_the_borders,
                 affine_random_transforms_match_reference,
                 rmsprop_matches_reference,
+                outputs_do_not_depend_on_freed_buffers,
                 adam_matches_reference
             );
         }
@@ -882,6 +884,17 @@ pub fn softmax_cross_entropy_is_stable_for_large_logits<B: Backend>(be: &B) {
     );
 }
 
+pub fn softmax_cross_entropy_counts_the_first_maximum_on_ties<B: Backend>(be: &B) {
+    // As tf.argmax / Keras accuracy: on a tie the first class wins.
+    let x = [2.0f32, 2.0, 0.0, 0.0, 2.0, 2.0];
+    let labels = be.index_from_slice(&[1, 1]);
+    let out = be.softmax_cross_entropy(&be.from_slice(&x), &labels, 2, 3);
+    assert_eq!(
+        out.correct, 1,
+        "row 0 predicts class 0, row 1 predicts class 1"
+    );
+}
+
 pub fn sigmoid_bce_matches_reference_and_finite_differences<B: Backend>(be: &B) {
     let batch = 9;
     let mut r = rng(1800);
@@ -1100,4 +1113,71 @@ pub fn adam_matches_reference<B: Backend>(be: &B) {
     assert_close("adam m", &be.to_vec(&m), &mw, 1e-5);
     assert_close("adam v", &be.to_vec(&v), &vw, 1e-5);
     assert_close("adam p", &be.to_vec(&p), &pw, 1e-5);
+}
+
+pub fn outputs_do_not_depend_on_freed_buffers<B: Backend>(be: &B) {
+    // Backends may recycle freed buffers: outputs that accumulate (pool and conv backward,
+    // average pooling) must not pick up what a dropped tensor of the same size held.
+    let g = conv_geom(4, (20, 20, 16, 16), (3, 3), (2, 2), Padding::Same);
+    let p = Pool2dGeom {
+        batch: 4,
+        in_h: 20,
+        in_w: 20,
+        c: 16,
+        pool_h: 3,
+        pool_w: 3,
+        stride_h: 2,
+        stride_w: 2,
+        padding: Padding::Same,
+    };
+    let poison = |n: usize| {
+        for _ in 0..4 {
+            drop(be.from_slice(&vec![f32::NAN; n]));
+        }
+    };
+    let mut r = rng(2300);
+    let x = rand_vec(&mut r, g.input_len());
+    let w = rand_vec(&mut r, g.weight_len());
+    let dy = rand_vec(&mut r, g.output_len());
+    let (want_dx, _) = ref_conv_backward(&to_f64(&x), &to_f64(&w), &to_f64(&dy), &g);
+    poison(g.input_len());
+    let dx = be.conv2d_backward_input(&be.from_slice(&dy), &be.from_slice(&w), &g);
+    assert_close("conv dx after poison", &be.to_vec(&dx), &want_dx, 1e-4);
+    poison(g.output_len());
+    let y = be.conv2d(&be.from_slice(&x), &be.from_slice(&w), None, &g);
+    let want = ref_conv(&to_f64(&x), &to_f64(&w), None, &g);
+    assert_close("conv after poison", &be.to_vec(&y), &want, 1e-4);
+
+    let (_, arg, mean) = ref_pool(&to_f64(&x), &p);
+    let pdy = rand_vec(&mut r, p.output_len());
+    poison(p.output_len());
+    let y = be.avg_pool2d(&be.from_slice(&x), &p);
+    assert_close("avg_pool after poison", &be.to_vec(&y), &mean, 1e-5);
+    let mut want = vec![0.0f64; p.input_len()];
+    for (&a, &d) in arg.iter().zip(&pdy) {
+        want[a as usize] += f64::from(d);
+    }
+    let (_, argt) = be.max_pool2d(&be.from_slice(&x), &p);
+    poison(p.input_len());
+    let dx = be.max_pool2d_backward(&be.from_slice(&pdy), &argt, &p);
+    assert_close("max_pool dx after poison", &be.to_vec(&dx), &want, 1e-5);
+    // avg_pool's backward is the transpose of the (linear) forward: <dy, avg(e_i)> per input i
+    // is what a finite difference would give; take it from unit inputs of one image.
+    let one = Pool2dGeom { batch: 1, ..p };
+    let img = one.input_len();
+    let pdy64 = to_f64(&pdy);
+    let mut want = vec![0.0f64; p.input_len()];
+    let mut e = vec![0.0f64; img];
+    for i in 0..img {
+        e[i] = 1.0;
+        let col = ref_pool(&e, &one).2;
+        e[i] = 0.0;
+        for b in 0..p.batch {
+            let o = col.len();
+            want[b * img + i] = dot(&col, &pdy64[b * o..(b + 1) * o]);
+        }
+    }
+    poison(p.input_len());
+    let dx = be.avg_pool2d_backward(&be.from_slice(&pdy), &p);
+    assert_close("avg_pool dx after poison", &be.to_vec(&dx), &want, 1e-5);
 }
