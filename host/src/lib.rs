@@ -28,6 +28,7 @@ pub mod mnist;
 pub mod model;
 pub mod network;
 pub mod optim;
+pub mod quantize;
 pub mod save;
 pub mod sequential;
 pub mod summary;

@@ -7,7 +7,7 @@
 //!   [`layers::Dense`], [`layers::Flatten`]. Shapes, kernel, stride and padding
 //!   ([`padding::Valid`] / [`padding::Same`], Keras/TF rule) are type parameters, checked at
 //!   compile time. Tensors are HWC views ([`tensor::TensorRef`], [`tensor::TensorMut`]).
-//!   * f32 path ([`f32`]): `layer.forward(&weights, input, output)` with weights in Keras
+//!   * f32 path ([`mod@f32`]): `layer.forward(&weights, input, output)` with weights in Keras
 //!     layout (conv HWIO, dense `[in][out]`) from any [`weights::WeightStore`] (`&[f32]`,
 //!     [`weights::F32Le`], [`weights::F16Le`]); [`f32::relu`], [`f32::softmax`],
 //!     [`f32::argmax`].

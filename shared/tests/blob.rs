@@ -6,8 +6,8 @@ mod common;
 use common::blobs::{float_blob, int8_blob, random_images, random_weights};
 use proptest::prelude::*;
 use shared::blob::{
-    encode_into, encoded_len, Activation, Blob, BlobError, BlobSpec, LayerDesc, LayerKind,
-    LayerRecord, Shape, WeightFormat, CRC, HEADER_LEN,
+    encode_into, encoded_len, Activation, Blob, BlobError, BlobHeader, BlobSpec, LayerDesc,
+    LayerKind, LayerRecord, Shape, WeightFormat, CRC, HEADER_LEN,
 };
 use shared::mnist::{MnistF16, MnistF32, MnistInt8, MnistScratchI8, MNIST_ARCH};
 use std::sync::OnceLock;
@@ -26,6 +26,23 @@ fn f32_blob() -> &'static [u8] {
 fn fix_crc(blob: &mut [u8]) {
     let crc = CRC.checksum(&blob[HEADER_LEN..]);
     blob[10..14].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Encodes without the encoder's checks (as a hostile or buggy writer could).
+fn raw_blob(header: &BlobHeader, records: &[LayerRecord<'_>]) -> Vec<u8> {
+    let mut payload = vec![0u8; 1 << 20];
+    let mut n = postcard::to_slice(header, &mut payload).unwrap().len();
+    for r in records {
+        n += postcard::to_slice(r, &mut payload[n..]).unwrap().len();
+    }
+    payload.truncate(n);
+    let mut b = Vec::new();
+    b.extend_from_slice(b"TCNV");
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&(n as u32).to_le_bytes());
+    b.extend_from_slice(&CRC.checksum(&payload).to_le_bytes());
+    b.extend_from_slice(&payload);
+    b
 }
 
 /// Decodes with every entry point; must never panic. Runs a bound int8 network once.
@@ -89,7 +106,7 @@ fn encoding_is_exact_and_checks_the_buffer() {
         layers: &records,
     };
     let n = encoded_len(&spec).unwrap();
-    let mut buf = vec![0u8; n + 10];
+    let mut buf = vec![0u8; 256];
     assert_eq!(encode_into(&spec, &mut buf).unwrap(), n);
     let blob = Blob::decode(&buf[..n]).unwrap();
     assert_eq!(blob.layers().next().unwrap(), records[0]);
@@ -100,7 +117,7 @@ fn encoding_is_exact_and_checks_the_buffer() {
             available: n - 1
         })
     );
-    // A float blob with quantization parameters is rejected when decoded.
+    // A float blob with quantization parameters is rejected by the encoder and the decoder.
     let q = [LayerRecord {
         quant: Some(shared::blob::LayerQuant {
             output: shared::quant::QuantParams {
@@ -113,12 +130,39 @@ fn encoding_is_exact_and_checks_the_buffer() {
         }),
         ..records[0]
     }];
-    let spec = BlobSpec { layers: &q, ..spec };
-    let n = encode_into(&spec, &mut buf).unwrap();
+    let bad = BlobSpec { layers: &q, ..spec };
     assert!(matches!(
-        Blob::decode(&buf[..n]),
+        encode_into(&bad, &mut buf),
         Err(BlobError::Quant { layer: Some(0), .. })
     ));
+    // Forged, it is rejected by the decoder.
+    let header = BlobHeader {
+        format: WeightFormat::F32,
+        input: Shape::new(1, 1, 3),
+        input_quant: None,
+        layer_count: 1,
+    };
+    assert!(matches!(
+        Blob::decode(&raw_blob(&header, &q)),
+        Err(BlobError::Quant { layer: Some(0), .. })
+    ));
+    // Input quantization in a float blob, too.
+    let header = BlobHeader {
+        input_quant: q[0].quant.map(|q| q.output),
+        ..header
+    };
+    assert!(matches!(
+        Blob::decode(&raw_blob(&header, &records)),
+        Err(BlobError::Quant { layer: None, .. })
+    ));
+    assert!(Blob::decode(&raw_blob(
+        &BlobHeader {
+            input_quant: None,
+            ..header
+        },
+        &records
+    ))
+    .is_ok());
 }
 
 #[test]
@@ -221,7 +265,7 @@ fn mismatched_blobs_are_rejected() {
     let mut no_quant = records.clone();
     no_quant[1].quant = None;
     assert!(matches!(
-        MnistInt8::from_blob(&encode(&no_quant, Shape::new(28, 28, 1))),
+        MnistInt8::from_blob(&raw_blob(blob.header(), &no_quant)),
         Err(BlobError::Quant { layer: Some(1), .. })
     ));
     let mut pool_requant = records.clone();

@@ -307,3 +307,15 @@ fn f16_widening_is_exact_for_every_bit_pattern() {
         }
     }
 }
+
+#[test]
+fn relu_layer_f32_and_int8() {
+    let layer = shared::layers::Relu::<1, 2, 2>::new();
+    let mut x = [-1.0f32, 2.0, 0.0, -0.5];
+    layer.forward(TensorMut::new(&mut x).unwrap());
+    assert_eq!(x, [0.0, 2.0, 0.0, 0.0]);
+    let mut q = [-128i8, -5, -3, 100];
+    layer.forward_i8(TensorMut::new(&mut q).unwrap(), -4);
+    assert_eq!(q, [-4, -4, -3, 100]);
+    assert_eq!(layer.desc().output, shared::blob::Shape::new(1, 2, 2));
+}

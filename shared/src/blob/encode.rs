@@ -30,6 +30,19 @@ impl BlobSpec<'_, '_> {
                 max: MAX_LAYERS,
             });
         }
+        let int8 = self.format == WeightFormat::Int8;
+        if self.input_quant.is_some() != int8 {
+            return Err(BlobError::Quant {
+                layer: None,
+                what: "input quantization must be present exactly in int8 blobs",
+            });
+        }
+        if let Some(layer) = self.layers.iter().position(|l| l.quant.is_some() != int8) {
+            return Err(BlobError::Quant {
+                layer: Some(layer),
+                what: "layer quantization must be present exactly in int8 blobs",
+            });
+        }
         Ok(BlobHeader {
             format: self.format,
             input: self.input,
@@ -55,8 +68,8 @@ pub fn encoded_len(spec: &BlobSpec<'_, '_>) -> Result<usize, BlobError> {
 
 /// Encodes `spec` into `out` and returns the number of bytes written (`encoded_len(spec)`).
 ///
-/// The blob is not checked against any compiled network here; the network views check it when
-/// they load it.
+/// Checks that quantization parameters are present exactly in int8 blobs; the blob is not
+/// checked against any compiled network here (the network views do that when they load it).
 pub fn encode_into(spec: &BlobSpec<'_, '_>, out: &mut [u8]) -> Result<usize, BlobError> {
     let needed = encoded_len(spec)?;
     if out.len() < needed {

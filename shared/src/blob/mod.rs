@@ -11,6 +11,27 @@
 //! | 10 | 4 | CRC-32/ISO-HDLC (zlib's) of the payload, u32 LE |
 //! | 14 | n | payload: postcard [`BlobHeader`], then `layer_count` postcard [`LayerRecord`]s |
 //!
+//! # What each layer record holds
+//!
+//! Every record carries its [`LayerDesc`] (kind, input and output shapes). Weightless layers
+//! (pooling, flatten, relu) have empty `weights` and `bias`.
+//!
+//! * [`WeightFormat::F32`] / [`WeightFormat::F16`]: `weights` is the Keras kernel (conv HWIO
+//!   `[kh][kw][in][out]`, dense `[in][out]`) and `bias` the Keras bias, as little-endian f32 or
+//!   binary16; `quant` is `None` and so is the header's `input_quant`.
+//! * [`WeightFormat::Int8`]: `weights` is the int8 kernel, symmetric per output channel (codes
+//!   in `-127..=127`), reordered to conv OHWI `[out][kh][kw][in]` with
+//!   [`crate::layout::hwio_to_ohwi`] or dense `[out][in]` with [`crate::layout::io_to_oi`];
+//!   `bias` is i32 LE, quantized with scale `input_scale * weight_scale[c]`
+//!   ([`crate::quant::quantize_bias`]); `quant` is `Some` for every layer: the output
+//!   activation's scale and zero point ([`crate::quant::choose_quant_params`] of the calibrated
+//!   range), and for weighted layers the per-channel `weight_scales` (f32 LE),
+//!   `multipliers` (i32 LE) and `shifts` (one i8 each) from
+//!   [`crate::quant::quantize_multiplier`]`(`[`crate::quant::real_multiplier`]`(in, w[c], out))`.
+//!   Pooling and flatten layers repeat their input's quantization. The header's `input_quant`
+//!   is the input activation's (real input `pixel / 255`, i.e. `choose_quant_params(0.0, 1.0)`).
+//!   The final dense layer is described with [`Activation::Softmax`] and produces int8 logits.
+//!
 //! Decoding ([`Blob::decode`]) borrows every weight array from the input bytes (on the device
 //! they stay in flash); encoding ([`encode_into`]) writes into a caller buffer sized with
 //! [`encoded_len`]. Neither allocates.

@@ -22,7 +22,8 @@ pub fn softmax<const N: usize>(logits: &[f32; N]) -> [f32; N] {
     out
 }
 
-/// Index of the largest value; the first one on ties, 0 for an empty slice. NaN never wins.
+/// Index of the largest value (f32 probabilities or int8 logits); the first one on ties, 0 for
+/// an empty slice. Comparisons with NaN are false, so a NaN never replaces the current best.
 pub fn argmax<T: PartialOrd + Copy>(values: &[T]) -> usize {
     let mut best = 0;
     for (i, v) in values.iter().enumerate() {

@@ -9,8 +9,10 @@ pub mod conv2d;
 pub mod dense;
 pub mod flatten;
 pub mod pool;
+pub mod relu;
 
 pub use conv2d::Conv2d;
 pub use dense::Dense;
 pub use flatten::Flatten;
 pub use pool::{AvgPool2d, MaxPool2d};
+pub use relu::Relu;
