@@ -7,7 +7,7 @@ use common::reference::{self as reference, conv_ref_i8, mbqm};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use shared::blob::Activation;
-use shared::int8::dot::dot_offset;
+use shared::int8::dot::{dot_offset, dot_offset_x4};
 use shared::int8::{ConvI8Weights, DenseI8Weights, QuantLayerError, Requant};
 use shared::layers::{AvgPool2d, Conv2d, Dense, MaxPool2d};
 use shared::layout::{hwio_to_ohwi, io_to_oi};
@@ -208,6 +208,18 @@ proptest! {
     fn dot_offset_matches_i64(x in vec(any::<i8>(), 0..80), w in vec(any::<u8>(), 80), off in -127i32..=128) {
         let want: i64 = x.iter().zip(&w).map(|(&a, &b)| (a as i64 + off as i64) * (b as i8) as i64).sum();
         prop_assert_eq!(dot_offset(&x, &w, off) as i64, want);
+    }
+
+    #[test]
+    fn dot_offset_x4_is_four_dot_offsets(
+        x in vec(any::<i8>(), 0..100),
+        w in proptest::array::uniform4(vec(any::<u8>(), 100)),
+        off in -127i32..=128,
+    ) {
+        let got = dot_offset_x4(&x, [&w[0], &w[1], &w[2], &w[3]], off);
+        for j in 0..4 {
+            prop_assert_eq!(got[j], dot_offset(&x, &w[j], off));
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! int8 forward pass of [`Conv2d`] (direct, im2col-free).
 
-use crate::int8::dot::dot_offset;
+use crate::int8::dot::{dot_offset, dot_offset_x4};
 use crate::int8::params::ConvI8Weights;
 use crate::layers::pool::clip;
 use crate::layers::Conv2d;
@@ -45,7 +45,32 @@ impl<
                 let kx0 = x0 + Self::PAD_LEFT - ox * S;
                 let span = (x1 - x0) * CI;
                 let o = &mut out[(oy * OW + ox) * CO..(oy * OW + ox + 1) * CO];
-                for (co, ov) in o.iter_mut().enumerate() {
+                // Four output channels at a time, then the remainder one by one.
+                let blocked = CO - CO % 4;
+                for co in (0..blocked).step_by(4) {
+                    let mut acc = [
+                        rq.bias(co),
+                        rq.bias(co + 1),
+                        rq.bias(co + 2),
+                        rq.bias(co + 3),
+                    ];
+                    let filter =
+                        |j: usize| &kernel[(co + j) * K * K * CI..(co + j + 1) * K * K * CI];
+                    let wc = [filter(0), filter(1), filter(2), filter(3)];
+                    for iy in y0..y1 {
+                        let ky = iy + Self::PAD_TOP - oy * S;
+                        let xs = &x[(iy * W + x0) * CI..][..span];
+                        let start = (ky * K + kx0) * CI;
+                        let d = dot_offset_x4(xs, wc.map(|w| &w[start..start + span]), offset);
+                        for (a, d) in acc.iter_mut().zip(d) {
+                            *a = a.wrapping_add(d);
+                        }
+                    }
+                    for (j, a) in acc.into_iter().enumerate() {
+                        o[co + j] = rq.apply(co + j, a);
+                    }
+                }
+                for (co, ov) in o.iter_mut().enumerate().skip(blocked) {
                     let wc = &kernel[co * K * K * CI..(co + 1) * K * K * CI];
                     let mut acc = rq.bias(co);
                     for iy in y0..y1 {

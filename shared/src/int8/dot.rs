@@ -22,3 +22,22 @@ pub fn dot_offset(x: &[i8], w: &[u8], x_offset: i32) -> i32 {
     }
     acc
 }
+
+/// Four dot products sharing one activation vector: `[dot_offset(x, w[j], x_offset); 4]`
+/// over `i < min(x.len(), w[j].len())` (register blocking over output channels: each
+/// activation is loaded and offset once for four MACs).
+#[inline(always)]
+pub fn dot_offset_x4(x: &[i8], w: [&[u8]; 4], x_offset: i32) -> [i32; 4] {
+    let n = w.iter().fold(x.len(), |n, w| n.min(w.len()));
+    let (x, w0, w1, w2, w3) = (&x[..n], &w[0][..n], &w[1][..n], &w[2][..n], &w[3][..n]);
+    let offset = x_offset as i16;
+    let mut acc = [0i32; 4];
+    for i in 0..n {
+        let xa = (x[i] as i16).wrapping_add(offset) as i32;
+        acc[0] = acc[0].wrapping_add(xa * (w0[i] as i8 as i32));
+        acc[1] = acc[1].wrapping_add(xa * (w1[i] as i8 as i32));
+        acc[2] = acc[2].wrapping_add(xa * (w2[i] as i8 as i32));
+        acc[3] = acc[3].wrapping_add(xa * (w3[i] as i8 as i32));
+    }
+    acc
+}
