@@ -26,6 +26,41 @@
 //!   layer-by-layer outputs), [`mnist::MnistScratchI8`] / [`mnist::MnistScratchF32`],
 //!   [`mnist::MNIST_PARAMS`], [`mnist::MNIST_INT8_RAM_BYTES`], [`mnist::MNIST_F32_RAM_BYTES`].
 //!
+//! # Signatures the host and the firmware use
+//!
+//! ```text
+//! // blob
+//! Blob::decode(bytes: &'a [u8]) -> Result<Blob<'a>, BlobError>
+//! Blob::layers(&self) -> LayerIter<'a>            // Iterator<Item = LayerRecord<'a>>
+//! encoded_len(spec: &BlobSpec<'_, '_>) -> Result<usize, BlobError>
+//! encode_into(spec: &BlobSpec<'_, '_>, out: &mut [u8]) -> Result<usize, BlobError>
+//! BlobSpec { format: WeightFormat, input: Shape, input_quant: Option<QuantParams>,
+//!            layers: &[LayerRecord<'a>] }
+//! LayerRecord { desc: LayerDesc, weights: &[u8], bias: &[u8], quant: Option<LayerQuant> }
+//! LayerQuant { output: QuantParams, weight_scales: &[u8], multipliers: &[u8], shifts: &[u8] }
+//! // MNIST
+//! MnistInt8::from_blob(bytes: &'a [u8]) -> Result<MnistInt8<'a>, BlobError>
+//! MnistInt8::predict(&self, image: &[u8; 784], scratch: &mut MnistScratchI8) -> PredictionI8
+//! PredictionI8 { digit: u8, scores: [i8; 10] }   // int8 logits
+//! MnistInt8::probabilities(&self, scores: &[i8; 10]) -> [f32; 10]
+//! MnistInt8::predict_observed(&self, image, scratch, observe: impl FnMut(LayerOutput<'_, i8>))
+//! MnistInt8::predict_quantized(&self, input: &[i8; 784], scratch, observe) -> PredictionI8
+//! MnistF32::from_blob / MnistF16::from_blob (bytes) -> Result<_, BlobError>
+//! MnistF32::predict(&self, image: &[u8; 784], scratch: &mut MnistScratchF32) -> PredictionF32
+//! PredictionF32 { digit: u8, probabilities: [f32; 10] }
+//! MnistF32::predict_observed(..) / predict_f32(&self, input: &[f32; 784], scratch, observe)
+//! // quantization (host side)
+//! quantize_multiplier(m: f64) -> (i32, i32)
+//! multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32
+//! choose_quant_params(min: f32, max: f32) -> Result<QuantParams, QuantError>
+//! quantize(x: f32, scale: f32, zero_point: i32) -> i8
+//! dequantize(q: i8, scale: f32, zero_point: i32) -> f32
+//! symmetric_scale(max_abs: f32) -> f32;  quantize_symmetric(w: f32, scale: f32) -> i8
+//! quantize_bias(b: f32, input_scale: f32, weight_scale: f32) -> i32
+//! real_multiplier(input_scale: f32, weight_scale: f32, output_scale: f32) -> f64
+//! hwio_to_ohwi(src, kh, kw, ci, co, dst) / io_to_oi(src, inputs, outputs, dst)
+//! ```
+//!
 //! # Example
 //!
 //! ```no_run
