@@ -93,22 +93,22 @@ fn classify_digits(classifier: &mut Classifier) {
         let cycles = DWT::cycle_count().wrapping_sub(start);
         if label == UNKNOWN_LABEL {
             defmt::info!(
-                "digit {=usize}: predicted {=u8} in {=u32} cycles, scores {=[i8]}",
+                "digit {=usize}: predicted {=u8} in {=u32} cycles, scores {}",
                 i,
                 p.digit,
                 cycles,
-                p.scores[..]
+                p.scores
             );
         } else {
             labelled += 1;
             correct += u32::from(p.digit == label);
             defmt::info!(
-                "digit {=usize}: predicted {=u8}, label {=u8}, in {=u32} cycles, scores {=[i8]}",
+                "digit {=usize}: predicted {=u8}, label {=u8}, in {=u32} cycles, scores {}",
                 i,
                 p.digit,
                 label,
                 cycles,
-                p.scores[..]
+                p.scores
             );
         }
     }
