@@ -117,11 +117,107 @@ pub fn bench_small_ops<B: Backend>(c: &mut Criterion, label: &str, be: &B) {
     group.finish();
 }
 
+/// The MNIST convnet's parameters and a batch, on a backend.
+struct MnistNet<B: Backend> {
+    params: Vec<B::Tensor>,
+    velocity: Vec<B::Tensor>,
+    x: B::Tensor,
+    labels: B::Index,
+}
+
+impl<B: Backend> MnistNet<B> {
+    fn new(be: &B) -> Self {
+        let [c1, c2, c3] = mnist_convs().map(|(_, g)| g);
+        let sizes = [
+            c1.weight_len(),
+            32,
+            c2.weight_len(),
+            64,
+            c3.weight_len(),
+            128,
+            1152 * 10,
+            10,
+        ];
+        let params: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let v: Vec<f32> = values(n, 10 + i as u32).iter().map(|v| v * 0.1).collect();
+                be.from_slice(&v)
+            })
+            .collect();
+        let velocity = sizes.iter().map(|&n| be.zeros(n)).collect();
+        let pixels: Vec<f32> = values(BATCH * 28 * 28, 20)
+            .iter()
+            .map(|v| (v + 1.0) * 127.5)
+            .collect();
+        let labels: Vec<u32> = (0..BATCH as u32).map(|i| i % 10).collect();
+        MnistNet {
+            params,
+            velocity,
+            x: be.from_slice(&pixels),
+            labels: be.index_from_slice(&labels),
+        }
+    }
+
+    /// One training step: forward, loss, backward (no input gradient for conv1), RMSprop.
+    fn step(&mut self, be: &B) -> f32 {
+        let [c1, c2, c3] = mnist_convs().map(|(_, g)| g);
+        let (p1, p2) = (pool(26, 32), pool(11, 64));
+        let dg = DenseGeom {
+            batch: BATCH,
+            inputs: 1152,
+            outputs: 10,
+        };
+        let p = &self.params;
+        let x = be.scale_shift(&self.x, 1.0 / 255.0, 0.0);
+        let a1 = be.relu(&be.conv2d(&x, &p[0], Some(&p[1]), &c1));
+        let (m1, i1) = be.max_pool2d(&a1, &p1);
+        let a2 = be.relu(&be.conv2d(&m1, &p[2], Some(&p[3]), &c2));
+        let (m2, i2) = be.max_pool2d(&a2, &p2);
+        let a3 = be.relu(&be.conv2d(&m2, &p[4], Some(&p[5]), &c3));
+        let logits = be.dense(&a3, &p[6], Some(&p[7]), &dg);
+        let out = be.softmax_cross_entropy(&logits, &self.labels, BATCH, 10);
+        let d = out.grad;
+        let grads = {
+            let gw4 = be.dense_backward_weight(&a3, &d, &dg);
+            let gb4 = be.bias_grad(&d, 10);
+            let d3 = be.relu_backward(&a3, &be.dense_backward_input(&d, &p[6], &dg));
+            let gw3 = be.conv2d_backward_weight(&m2, &d3, &c3);
+            let gb3 = be.bias_grad(&d3, 128);
+            let dm2 = be.conv2d_backward_input(&d3, &p[4], &c3);
+            let d2 = be.relu_backward(&a2, &be.max_pool2d_backward(&dm2, &i2, &p2));
+            let gw2 = be.conv2d_backward_weight(&m1, &d2, &c2);
+            let gb2 = be.bias_grad(&d2, 64);
+            let dm1 = be.conv2d_backward_input(&d2, &p[2], &c2);
+            let d1 = be.relu_backward(&a1, &be.max_pool2d_backward(&dm1, &i1, &p1));
+            let gw1 = be.conv2d_backward_weight(&x, &d1, &c1);
+            let gb1 = be.bias_grad(&d1, 32);
+            [gw1, gb1, gw2, gb2, gw3, gb3, gw4, gb4]
+        };
+        for ((param, grad), vel) in self.params.iter_mut().zip(&grads).zip(&mut self.velocity) {
+            be.rmsprop_update(param, grad, vel, 1e-3, 0.9, 1e-7);
+        }
+        out.loss
+    }
+}
+
+/// One whole MNIST training step at batch 64 (an epoch is 938 of them).
+pub fn bench_mnist_step<B: Backend>(c: &mut Criterion, label: &str, be: &B) {
+    let mut group = c.benchmark_group(format!("mnist_step/{label}"));
+    let mut net = MnistNet::new(be);
+    group.bench_function("batch64_forward_backward_rmsprop", |bench| {
+        bench.iter(|| net.step(be))
+    });
+    group.finish();
+}
+
 fn cpu(c: &mut Criterion) {
     let be = kernels::cpu::CpuBackend::new();
     eprintln!("backend: {}", be.name());
     bench_convs(c, "cpu", &be);
     bench_small_ops(c, "cpu", &be);
+    bench_mnist_step(c, "cpu", &be);
 }
 
 /// The CubeCL wgpu backend (`--features wgpu`; on machines without a GPU, Mesa's lavapipe:
