@@ -7,10 +7,10 @@
 //!   [`layers::Dense`], [`layers::Flatten`]. Shapes, kernel, stride and padding
 //!   ([`padding::Valid`] / [`padding::Same`], Keras/TF rule) are type parameters, checked at
 //!   compile time. Tensors are HWC views ([`tensor::TensorRef`], [`tensor::TensorMut`]).
-//!   * f32 path ([`mod@f32`]): `layer.forward(&weights, input, output)` with weights in Keras
+//!   * f32 path ([`float`]): `layer.forward(&weights, input, output)` with weights in Keras
 //!     layout (conv HWIO, dense `[in][out]`) from any [`weights::WeightStore`] (`&[f32]`,
-//!     [`weights::F32Le`], [`weights::F16Le`]); [`f32::relu`], [`f32::softmax`],
-//!     [`f32::argmax`].
+//!     [`weights::F32Le`], [`weights::F16Le`]); [`float::relu`], [`float::softmax`],
+//!     [`float::argmax`].
 //!   * int8 path ([`int8`]): `layer.forward_i8(&weights, input, output)`, TFLite scheme, integer
 //!     only; conv kernels OHWI, dense `[out][in]` ([`layout::hwio_to_ohwi`],
 //!     [`layout::io_to_oi`] convert from Keras). The MAC core is [`int8::dot::dot_offset`].
@@ -76,7 +76,7 @@
 #![warn(missing_docs)]
 
 pub mod blob;
-pub mod f32;
+pub mod float;
 pub mod int8;
 pub mod layers;
 pub mod layout;

@@ -6,7 +6,7 @@ use common::reference::{self as reference, assert_close, to_f64};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use shared::blob::Activation;
-use shared::f32::{argmax, softmax, ConvWeights, DenseWeights};
+use shared::float::{argmax, softmax, ConvWeights, DenseWeights};
 use shared::layers::{AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d};
 use shared::padding::{Same, Valid};
 use shared::tensor::{TensorMut, TensorRef};
@@ -214,7 +214,7 @@ proptest! {
     #[test]
     fn relu_clamps_negatives(mut x in vec(-5f32..5.0, 1..40)) {
         let orig = x.clone();
-        shared::f32::relu(&mut x);
+        shared::float::relu(&mut x);
         for (a, b) in x.iter().zip(&orig) {
             prop_assert_eq!(*a, if *b > 0.0 { *b } else { 0.0 });
         }

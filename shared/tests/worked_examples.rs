@@ -131,7 +131,7 @@ fn first_mnist_layer_maps_28x28x1_to_26x26x32() {
     }
     let bias = [0f32; 32];
     let weights =
-        shared::f32::ConvWeights::<&[f32], 3, 1, 32>::new(&kernel[..], &bias[..]).unwrap();
+        shared::float::ConvWeights::<&[f32], 3, 1, 32>::new(&kernel[..], &bias[..]).unwrap();
     let input: Vec<f32> = (0..784).map(|i| (i % 28 + i / 28) as f32).collect();
     let mut out = vec![0f32; 26 * 26 * 32];
     shared::mnist::Conv1::new(true).forward(

@@ -1,6 +1,6 @@
 //! f32 forward pass of [`Conv2d`].
 
-use crate::f32::params::ConvWeights;
+use crate::float::params::ConvWeights;
 use crate::layers::Conv2d;
 use crate::padding::PaddingKind;
 use crate::tensor::{TensorMut, TensorRef};

@@ -1,7 +1,7 @@
 //! f32 forward pass of [`Dense`].
 
 use crate::blob::Activation;
-use crate::f32::params::DenseWeights;
+use crate::float::params::DenseWeights;
 use crate::layers::Dense;
 use crate::tensor::{TensorMut, TensorRef};
 use crate::weights::WeightStore;

@@ -12,6 +12,6 @@ pub mod dot;
 pub mod params;
 pub mod pool;
 
-pub use crate::f32::argmax;
+pub use crate::float::argmax;
 pub use activation::softmax_dequantized;
 pub use params::{ConvI8Weights, DenseI8Weights, QuantLayerError, Requant};

@@ -1,7 +1,7 @@
 //! Validated weight and requantization sets for the int8 layers.
 
-use crate::f32::params::check_len;
-use crate::f32::WeightLenError;
+use crate::float::params::check_len;
+use crate::float::WeightLenError;
 use crate::quant::{multiply_by_quantized_multiplier, QMAX, QMIN};
 use crate::weights::I32Le;
 

@@ -15,7 +15,7 @@ impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
 
     /// A dense layer. `activation` is fused for [`Activation::Relu`]; [`Activation::Softmax`]
     /// is recorded in the architecture and applied by the caller (see
-    /// [`crate::f32::softmax`]).
+    /// [`crate::float::softmax`]).
     pub const fn new(activation: Activation) -> Self {
         const { assert!(IN > 0 && OUT > 0) };
         Self { activation }

@@ -2,7 +2,7 @@
 //! whose output shape does not follow from its input shape fails to compile (the check runs
 //! when the layer is constructed with `new`).
 //!
-//! Each layer has an f32 `forward` (in [`crate::f32`]) and an int8 `forward_i8`
+//! Each layer has an f32 `forward` (in [`crate::float`]) and an int8 `forward_i8`
 //! (in [`crate::int8`]).
 
 pub mod conv2d;

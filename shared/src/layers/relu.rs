@@ -15,7 +15,7 @@ impl<const H: usize, const W: usize, const C: usize> Relu<H, W, C> {
 
     /// `x = max(x, 0)` in place.
     pub fn forward(&self, mut x: TensorMut<'_, f32, H, W, C>) {
-        crate::f32::relu(x.data_mut());
+        crate::float::relu(x.data_mut());
     }
 
     /// int8 ReLU in place: codes below the zero point (real values below 0) become the zero

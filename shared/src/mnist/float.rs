@@ -3,7 +3,7 @@
 use core::marker::PhantomData;
 
 use crate::blob::{Blob, BlobError, LayerRecord};
-use crate::f32::{softmax, ConvWeights, DenseWeights, WeightLenError};
+use crate::float::{softmax, ConvWeights, DenseWeights, WeightLenError};
 use crate::int8::QuantLayerError;
 use crate::mnist::arch::{MNIST_ARCH, MNIST_CLASSES, MNIST_NET, MNIST_PIXELS};
 use crate::mnist::bind::{check_weightless, mnist_records};
@@ -176,7 +176,7 @@ impl<'a, S: FromBlobBytes<'a>> MnistFloat<'a, S> {
         let mut logits = [0f32; MNIST_CLASSES];
         logits.copy_from_slice(&s.a[..MNIST_CLASSES]);
         PredictionF32 {
-            digit: crate::f32::argmax(&logits) as u8,
+            digit: crate::float::argmax(&logits) as u8,
             probabilities: softmax(&logits),
         }
     }

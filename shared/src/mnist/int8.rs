@@ -1,7 +1,7 @@
 //! The int8 MNIST network over a decoded blob.
 
 use crate::blob::{Blob, BlobError, LayerQuant, LayerRecord, WeightFormat};
-use crate::f32::WeightLenError;
+use crate::float::WeightLenError;
 use crate::int8::{softmax_dequantized, ConvI8Weights, DenseI8Weights, QuantLayerError, Requant};
 use crate::mnist::arch::{MNIST_ARCH, MNIST_CLASSES, MNIST_NET, MNIST_PIXELS};
 use crate::mnist::bind::{check_weightless, mnist_records};
@@ -257,7 +257,7 @@ impl<'a> MnistInt8<'a> {
         let mut scores = [0i8; MNIST_CLASSES];
         scores.copy_from_slice(&s.a[..MNIST_CLASSES]);
         PredictionI8 {
-            digit: crate::f32::argmax(&scores) as u8,
+            digit: crate::float::argmax(&scores) as u8,
             scores,
         }
     }
