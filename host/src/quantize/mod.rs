@@ -1,0 +1,151 @@
+//! Post-training quantization and export: a trained MNIST model (the [`crate::save`] format)
+//! becomes the `shared` blob the firmware runs — int8 (TFLite scheme), f32 or f16.
+//!
+//! Steps (all reusable without the command line):
+//!
+//! 1. [`convert::from_model`] maps the host layers to blob layer descriptions with Keras-layout
+//!    float weights, and [`convert::check_mnist`] checks they are the network `shared` binds.
+//! 2. [`float::f32_blob`] / [`float::f16_blob`] encode the float blobs.
+//! 3. [`calibrate::calibrate`] runs the f32 blob through `shared`'s f32 network on calibration
+//!    images and records every layer's output range (min/max or a percentile).
+//! 4. [`int8::int8_blob`] quantizes weights symmetrically per output channel, biases to int32,
+//!    activations per tensor, and computes the requantization multipliers — all with
+//!    [`shared::quant`] — then encodes the int8 blob.
+//! 5. [`report::Report`] describes the result; [`evaluate`] measures accuracy and agreement on
+//!    the test set; [`manifest`] writes blob and provenance files atomically.
+//!
+//! [`export`] does 1–5 for a list of formats:
+//!
+//! ```no_run
+//! use host::quantize::{self, ExportFormat, RangeMethod};
+//! let model = quantize::load_model(std::path::Path::new("runs/mnist"))?;
+//! let data = host::mnist::load(std::path::Path::new("data"))?;
+//! let calibration = quantize::calibrate::sample(&data.train.images, 1000);
+//! let exports = quantize::export(&model, &[ExportFormat::Int8], &calibration, RangeMethod::MinMax)?;
+//! print!("{}", exports[0].report);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod calibrate;
+pub mod command;
+pub mod convert;
+mod encode;
+mod error;
+pub mod evaluate;
+pub mod float;
+pub mod int8;
+pub mod manifest;
+pub mod report;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use calibrate::{Calibration, Range, RangeMethod};
+pub use error::QuantizeError;
+pub use float::{f16_blob, f32_blob};
+pub use int8::{int8_blob, Int8Quantization, LayerQuantization};
+pub use report::Report;
+
+use crate::model::Model;
+
+/// A blob format the quantizer writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// int8 weights and activations (TFLite scheme): what the firmware runs.
+    Int8,
+    /// f32 weights, f32 activations.
+    F32,
+    /// f16 weights (rounded to nearest), f32 activations.
+    F16,
+}
+
+impl ExportFormat {
+    /// Every format, int8 first.
+    pub const ALL: [ExportFormat; 3] = [ExportFormat::Int8, ExportFormat::F32, ExportFormat::F16];
+
+    /// Short name: `int8`, `f32`, `f16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Int8 => "int8",
+            ExportFormat::F32 => "f32",
+            ExportFormat::F16 => "f16",
+        }
+    }
+
+    /// The default blob file name, `mnist_<format>.blob` (the firmware embeds
+    /// `firmware/model/mnist_int8.blob`).
+    pub fn file_name(self) -> String {
+        format!("mnist_{}.blob", self.name())
+    }
+}
+
+impl std::fmt::Display for ExportFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One exported blob with its report.
+#[derive(Clone, Debug)]
+pub struct Export {
+    /// Its format.
+    pub format: ExportFormat,
+    /// The encoded blob (decodes with [`shared::blob::Blob::decode`]).
+    pub blob: Vec<u8>,
+    /// Per-layer report and device totals.
+    pub report: Report,
+    /// int8: the quantization parameters.
+    pub quantization: Option<Int8Quantization>,
+    /// int8: the calibration ranges.
+    pub calibration: Option<Calibration>,
+}
+
+/// Loads a saved float model ([`crate::save::load`]).
+pub fn load_model(dir: &Path) -> Result<Model, QuantizeError> {
+    crate::save::load(dir).map_err(QuantizeError::Load)
+}
+
+/// Exports `model` in every format of `formats`, calibrating int8 on `calibration_pixels`
+/// (`n * 784` training-image pixels, see [`calibrate::sample`]; unused for float formats).
+///
+/// Fails with a typed error for a model that is not the device's MNIST convnet, non-finite
+/// weights, or (int8) an empty calibration set.
+pub fn export(
+    model: &Model,
+    formats: &[ExportFormat],
+    calibration_pixels: &[u8],
+    method: RangeMethod,
+) -> Result<Vec<Export>, QuantizeError> {
+    let net = convert::from_model(model)?;
+    convert::check_mnist(&net)?;
+    let f32_blob = float::f32_blob(&net)?;
+    let mut out = Vec::with_capacity(formats.len());
+    for &format in formats {
+        let (blob, quantization, calibration) = match format {
+            ExportFormat::F32 => (f32_blob.clone(), None, None),
+            ExportFormat::F16 => (float::f16_blob(&net)?, None, None),
+            ExportFormat::Int8 => {
+                let cal = calibrate::calibrate(&f32_blob, calibration_pixels, method)?;
+                let (blob, q) = int8::int8_blob(&net, &cal)?;
+                (blob, Some(q), Some(cal))
+            }
+        };
+        let report = Report::new(
+            &net,
+            format,
+            blob.len(),
+            quantization.as_ref(),
+            calibration.as_ref(),
+        );
+        out.push(Export {
+            format,
+            blob,
+            report,
+            quantization,
+            calibration,
+        });
+    }
+    Ok(out)
+}
