@@ -42,7 +42,10 @@ pub(crate) fn relu(x: &[f32]) -> Vec<f32> {
 
 /// `dy * (y > 0)`.
 pub(crate) fn relu_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
-    zip_map(y, dy, |y, d| if y > 0.0 { d } else { 0.0 })
+    // A bit mask rather than a select, so that the loop vectorises (see pool::select_max).
+    zip_map(y, dy, |y, d| {
+        f32::from_bits(d.to_bits() & 0u32.wrapping_sub(u32::from(y > 0.0)))
+    })
 }
 
 /// Numerically stable logistic sigmoid.

@@ -13,6 +13,18 @@ fn window(o: usize, stride: usize, pad: usize, k: usize, len: usize) -> (usize, 
     (lo, hi.max(lo))
 }
 
+/// One window position of max pooling: where `src` (flat indices `p..`) is strictly greater
+/// than `best`, it replaces `best` and its index replaces `arg`. Written with bit masks instead
+/// of branches or selects, which LLVM turned into per-lane branches; this form vectorises.
+#[inline(always)]
+fn select_max(best: &mut [f32], arg: &mut [u32], src: &[f32], p: u32) {
+    for (((b, a), &v), i) in best.iter_mut().zip(arg.iter_mut()).zip(src).zip(p..) {
+        let mask = 0u32.wrapping_sub(u32::from(v > *b));
+        *b = f32::from_bits((b.to_bits() & !mask) | (v.to_bits() & mask));
+        *a = (*a & !mask) | (i & mask);
+    }
+}
+
 /// Max pooling with the flat input index of each maximum (first in window order on ties).
 pub(crate) fn max_pool2d(x: &[f32], g: &Pool2dGeom) -> (Vec<f32>, Vec<u32>) {
     assert_eq!(x.len(), g.input_len(), "max_pool2d: input length");
@@ -47,21 +59,15 @@ pub(crate) fn max_pool2d(x: &[f32], g: &Pool2dGeom) -> (Vec<f32>, Vec<u32>) {
                     }
                     // Start from the window's first element, then a strict `>` keeps the
                     // first maximum on ties.
-                    let p0 = base + (y0 * g.in_w + x0) * c;
-                    yo.copy_from_slice(&x[p0..p0 + c]);
-                    for (ch, v) in io.iter_mut().enumerate() {
-                        *v = (p0 + ch) as u32;
+                    let first = base + (y0 * g.in_w + x0) * c;
+                    yo.copy_from_slice(&x[first..first + c]);
+                    for (i, ch) in io.iter_mut().zip(first as u32..) {
+                        *i = ch;
                     }
                     for iy in y0..y1 {
                         for ix in x0..x1 {
                             let p = base + (iy * g.in_w + ix) * c;
-                            let src = &x[p..p + c];
-                            for ch in 0..c {
-                                if src[ch] > yo[ch] {
-                                    yo[ch] = src[ch];
-                                    io[ch] = (p + ch) as u32;
-                                }
-                            }
+                            select_max(yo, io, &x[p..p + c], p as u32);
                         }
                     }
                 }
