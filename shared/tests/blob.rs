@@ -166,6 +166,29 @@ fn encoding_is_exact_and_checks_the_buffer() {
 }
 
 #[test]
+fn float_weight_byte_lengths_are_checked() {
+    let blob = Blob::decode(f32_blob()).unwrap();
+    let mut records: Vec<LayerRecord<'_>> = blob.layers().collect();
+    let k = records[2].weights;
+    records[2].weights = &k[..k.len() - 1];
+    let bytes = raw_blob(blob.header(), &records);
+    assert_eq!(
+        MnistF32::from_blob(&bytes).unwrap_err(),
+        BlobError::ByteLength {
+            layer: 2,
+            tensor: "kernel",
+            bytes: k.len() - 1,
+            value_size: 4
+        }
+    );
+    records[2].weights = &k[..k.len() - 4];
+    assert!(matches!(
+        MnistF32::from_blob(&raw_blob(blob.header(), &records)),
+        Err(BlobError::Layer { layer: 2, .. })
+    ));
+}
+
+#[test]
 fn every_truncation_is_a_typed_error() {
     for bytes in [int8(), f32_blob()] {
         for len in 0..bytes.len() {

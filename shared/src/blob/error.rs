@@ -95,6 +95,20 @@ pub enum BlobError {
         /// What is wrong.
         source: QuantLayerError,
     },
+    /// A weight array's byte length is not a whole number of values.
+    #[error(
+        "layer {layer}: {tensor} has {bytes} bytes, not a whole number of {value_size}-byte values"
+    )]
+    ByteLength {
+        /// Layer index.
+        layer: usize,
+        /// Which array.
+        tensor: &'static str,
+        /// Its length in bytes.
+        bytes: usize,
+        /// Bytes per value.
+        value_size: usize,
+    },
     /// Quantization parameters are missing where required or present where not allowed, or an
     /// activation scale is not positive and finite.
     #[error("layer {layer:?}: {what}")]

@@ -27,6 +27,17 @@ pub enum WeightFormat {
     Int8,
 }
 
+impl WeightFormat {
+    /// Bytes per stored weight value (4, 2 or 1; int8 biases are 4-byte i32).
+    pub const fn value_size(self) -> usize {
+        match self {
+            WeightFormat::F32 => 4,
+            WeightFormat::F16 => 2,
+            WeightFormat::Int8 => 1,
+        }
+    }
+}
+
 /// Activation fused into a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Activation {

@@ -4,14 +4,16 @@ use crate::weights::WeightStore;
 
 /// A weight tensor's length differs from what the layer needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{tensor}: expected {expected} values, found {found}")]
+#[error("{tensor}: expected {expected} {unit}, found {found}")]
 pub struct WeightLenError {
     /// Which tensor (`"kernel"`, `"bias"`, …).
     pub tensor: &'static str,
-    /// Values the layer needs.
+    /// Length the layer needs.
     pub expected: usize,
-    /// Values supplied.
+    /// Length supplied.
     pub found: usize,
+    /// Unit of `expected` and `found`: `"values"` or `"bytes"`.
+    pub unit: &'static str,
 }
 
 pub(crate) fn check_len(
@@ -26,6 +28,7 @@ pub(crate) fn check_len(
             tensor,
             expected,
             found,
+            unit: "values",
         })
     }
 }

@@ -47,13 +47,20 @@ pub struct Requant<'a, const CO: usize> {
 }
 
 fn i32s<'a>(tensor: &'static str, bytes: &'a [u8], n: usize) -> Result<I32Le<'a>, WeightLenError> {
-    let v = I32Le::new(bytes).ok_or(WeightLenError {
+    if bytes.len() != n * 4 {
+        return Err(WeightLenError {
+            tensor,
+            expected: n * 4,
+            found: bytes.len(),
+            unit: "bytes",
+        });
+    }
+    I32Le::new(bytes).ok_or(WeightLenError {
         tensor,
         expected: n * 4,
         found: bytes.len(),
-    })?;
-    check_len(tensor, n, v.len())?;
-    Ok(v)
+        unit: "bytes",
+    })
 }
 
 impl<'a, const CO: usize> Requant<'a, CO> {

@@ -41,13 +41,11 @@ fn store<'a, S: FromBlobBytes<'a>>(
     tensor: &'static str,
     bytes: &'a [u8],
 ) -> Result<S, BlobError> {
-    S::from_blob_bytes(bytes).ok_or(BlobError::Layer {
+    S::from_blob_bytes(bytes).ok_or(BlobError::ByteLength {
         layer,
-        source: QuantLayerError::Length(WeightLenError {
-            tensor,
-            expected: bytes.len().next_multiple_of(4),
-            found: bytes.len(),
-        }),
+        tensor,
+        bytes: bytes.len(),
+        value_size: S::FORMAT.value_size(),
     })
 }
 

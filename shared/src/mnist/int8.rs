@@ -70,6 +70,7 @@ fn requant<'a, const CO: usize>(
             tensor: "weight_scales",
             expected: CO * 4,
             found: q.weight_scales.len(),
+            unit: "bytes",
         })));
     }
     Requant::new(
