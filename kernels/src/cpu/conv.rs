@@ -37,9 +37,15 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 }
 
 /// Rows of the im2col matrix handled per task.
-fn chunk_rows(k: usize) -> usize {
-    (CHUNK_FLOATS / k.max(1)).clamp(16, 8192)
+/// Rows of the im2col matrix handled per task, out of `m`: a block that fits in cache, and
+/// small enough that every thread gets several blocks (for balance), but not below 16 rows.
+fn chunk_rows(k: usize, m: usize) -> usize {
+    let balanced = m.div_ceil(TASKS_PER_THREAD * rayon::current_num_threads());
+    (CHUNK_FLOATS / k.max(1)).min(balanced).clamp(16, 8192)
 }
+
+/// Minimum tasks per thread that a parallel op aims for.
+const TASKS_PER_THREAD: usize = 4;
 
 /// `dst.copy_from_slice(src)`, with short copies (a 3×3 kernel row of one channel is 3
 /// floats) done inline: `copy_from_slice` calls `memmove`, whose call overhead made the im2col
@@ -210,7 +216,7 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom)
     if let Some(b) = bias {
         assert_eq!(b.len(), n, "conv2d: bias length");
     }
-    let rows = chunk_rows(k);
+    let rows = chunk_rows(k, g.batch * g.out_h() * g.out_w());
     // With a bias, the kernel matrix gets the bias as an extra row K and each im2col row an
     // extra 1: the GEMM adds the bias, with no pass over the output.
     let augmented: Vec<f32>;
@@ -247,7 +253,7 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
     }
     // Each task zeroes its images first.
     let mut dx = recycle::dirty(g.input_len());
-    let rows = chunk_rows(k);
+    let rows = chunk_rows(k, g.batch * img_rows);
     let wt = MatRef::row_major(w, k, n).t();
     // As many whole images per task as fill a block (the col2im of different images never
     // overlaps); an image larger than a block is done in several GEMMs.
@@ -295,9 +301,9 @@ pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> V
     );
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     let m = g.batch * g.out_h() * g.out_w();
-    let rows = chunk_rows(k);
+    let rows = chunk_rows(k, m);
     let chunks = m.div_ceil(rows);
-    let per_split = (chunks / (4 * rayon::current_num_threads())).max(1);
+    let per_split = (chunks / (TASKS_PER_THREAD * rayon::current_num_threads())).max(1);
     (0..chunks)
         .into_par_iter()
         .with_min_len(per_split)
