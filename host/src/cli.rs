@@ -35,6 +35,14 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Measure training throughput and per-op time of the MNIST convnet.
     Bench(BenchArgs),
+    /// Cut the book's cats-vs-dogs train/validation/test subset from a Kaggle-style folder.
+    MakeSubset(crate::vision::cli::MakeSubsetArgs),
+    /// Train the cats-vs-dogs convnet (from scratch, or with --augment and dropout), keep the
+    /// best-val_loss model, plot the curves and print the test accuracy.
+    #[command(alias = "train-cats-vs-dogs")]
+    TrainCatsdogs(crate::vision::cli::TrainCatsDogsArgs),
+    /// Write a 3x3 grid of random augmentations of one image (PNG).
+    AugmentPreview(crate::vision::cli::AugmentPreviewArgs),
 }
 
 /// Which backend runs the ops.
@@ -123,6 +131,10 @@ pub struct EvaluateArgs {
     /// Backend.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
+    /// Evaluate on an image folder (class subfolders, e.g. cats_vs_dogs_small/test) instead
+    /// of MNIST; images are resized to the model's input size.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
     /// Data options.
     #[command(flatten)]
     pub data: DataArgs,
@@ -177,6 +189,9 @@ pub enum CliError {
     /// The requested backend is not available.
     #[error("{0}")]
     Backend(String),
+    /// A cats-vs-dogs command failed.
+    #[error(transparent)]
+    Vision(#[from] crate::vision::cli::VisionCliError),
 }
 
 /// Runs a parsed command line.
@@ -185,6 +200,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Train(args) => {
             let backend = args.backend;
             with_backend(backend, TrainJob(args))?
+        }
+        Command::Evaluate(args) if args.images.is_some() => {
+            let images = args.images.as_deref().unwrap_or(Path::new("."));
+            crate::vision::cli::run_evaluate_images(
+                args.backend,
+                &args.model,
+                images,
+                args.batch_size,
+            )
         }
         Command::Evaluate(args) => {
             let backend = args.backend;
@@ -199,6 +223,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args),
+        Command::MakeSubset(args) => Ok(crate::vision::cli::run_make_subset(&args)?),
+        Command::TrainCatsdogs(args) => crate::vision::cli::run_train(&args),
+        Command::AugmentPreview(args) => crate::vision::cli::run_augment_preview(&args),
     }
 }
 

@@ -35,6 +35,12 @@ impl<'a, T, const H: usize, const W: usize, const C: usize> TensorRef<'a, T, H, 
     }
 
     /// Views the first `H * W * C` elements of an arena buffer; the fit is checked at compile time.
+    ///
+    /// ```compile_fail
+    /// use shared::tensor::TensorRef;
+    /// let arena = [0i8; 100];
+    /// let _ = TensorRef::<i8, 5, 5, 5>::from_arena(&arena); // 125 > 100
+    /// ```
     pub fn from_arena<const N: usize>(buf: &'a [T; N]) -> Self {
         const { assert!(H * W * C <= N, "arena buffer too small for this tensor") };
         Self {

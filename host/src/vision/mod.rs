@@ -1,5 +1,7 @@
 //! Computer vision on small data: the book's cats-vs-dogs experiment.
 //!
+//! - [`cli`]: the `make-subset`, `train-catsdogs`, `augment-preview` and
+//!   `evaluate --images` commands of `host`.
 //! - [`subset`]: cut the train/validation/test subset from a Kaggle-style folder.
 //! - [`image_folder`]: load a folder of class subfolders, like Keras's
 //!   `image_dataset_from_directory`.
@@ -14,6 +16,7 @@
 //! - [`preview`]: the 3×3 augmentation preview.
 
 pub mod augment;
+pub mod cli;
 pub mod experiment;
 pub mod fit;
 pub mod image_folder;

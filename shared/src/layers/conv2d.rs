@@ -46,6 +46,22 @@ impl<
 
     /// A convolution layer, with a fused ReLU when `relu`. Fails to compile when the type's
     /// shapes are inconsistent.
+    ///
+    /// ```
+    /// use shared::layers::Conv2d;
+    /// use shared::padding::{Same, Valid};
+    /// // 5×5 input, 3×3 kernel: valid → 3×3, same → 5×5, valid stride 2 → 2×2.
+    /// let _ = Conv2d::<Valid, 5, 5, 1, 8, 3, 1, 3, 3>::new(true);
+    /// let _ = Conv2d::<Same, 5, 5, 1, 8, 3, 1, 5, 5>::new(true);
+    /// let _ = Conv2d::<Valid, 5, 5, 1, 8, 3, 2, 2, 2>::new(true);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// use shared::layers::Conv2d;
+    /// use shared::padding::Valid;
+    /// // A valid 3×3 convolution of 5×5 gives 3×3, not 4×4.
+    /// let _ = Conv2d::<Valid, 5, 5, 1, 8, 3, 1, 4, 4>::new(true);
+    /// ```
     pub const fn new(relu: bool) -> Self {
         const {
             assert!(K > 0 && S > 0 && H > 0 && W > 0 && CI > 0 && CO > 0);

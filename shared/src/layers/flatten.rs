@@ -10,6 +10,10 @@ pub struct Flatten<const H: usize, const W: usize, const C: usize, const N: usiz
 
 impl<const H: usize, const W: usize, const C: usize, const N: usize> Flatten<H, W, C, N> {
     /// The layer. Fails to compile unless `N == H * W * C`.
+    ///
+    /// ```compile_fail
+    /// let _ = shared::layers::Flatten::<3, 3, 128, 1000>::new();
+    /// ```
     pub const fn new() -> Self {
         const { assert!(N == H * W * C, "N must be H * W * C") };
         Self
