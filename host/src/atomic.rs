@@ -35,7 +35,9 @@ impl TempFile {
 
     /// The temporary path.
     pub fn path(&self) -> &Path {
-        self.path.as_deref().expect("path is present until persisted")
+        self.path
+            .as_deref()
+            .expect("path is present until persisted")
     }
 
     /// Renames the temporary file to `target`.

@@ -102,7 +102,10 @@ fn bench_backend<B: Backend>(b: &B, batch: usize, steps: usize) -> Result<(), Cl
         let _ = b.to_vec(t);
     };
     let reps = steps.max(3);
-    println!("{:<34}{:>12}{:>12}{:>12}", "op", "forward", "d input", "d weight");
+    println!(
+        "{:<34}{:>12}{:>12}{:>12}",
+        "op", "forward", "d input", "d weight"
+    );
     let mut x = b.from_slice(&images);
     for (i, layer) in model.layers().iter().enumerate() {
         let input = model.layer_input_shape(i);
@@ -118,7 +121,12 @@ fn bench_backend<B: Backend>(b: &B, batch: usize, steps: usize) -> Result<(), Cl
                 let y = b.conv2d(&x, &params[0], params.get(1), &g);
                 let dx = time(reps, || b.conv2d_backward_input(&y, &params[0], &g), sync);
                 let dw = time(reps, || b.conv2d_backward_weight(&x, &y, &g), sync);
-                println!("{label:<34}{:>10.3}ms{:>10.3}ms{:>10.3}ms", f * 1e3, dx * 1e3, dw * 1e3);
+                println!(
+                    "{label:<34}{:>10.3}ms{:>10.3}ms{:>10.3}ms",
+                    f * 1e3,
+                    dx * 1e3,
+                    dw * 1e3
+                );
                 b.relu(&y)
             }
             LayerKind::Dense(d) => {
@@ -127,7 +135,12 @@ fn bench_backend<B: Backend>(b: &B, batch: usize, steps: usize) -> Result<(), Cl
                 let y = b.dense(&x, &params[0], params.get(1), &g);
                 let dx = time(reps, || b.dense_backward_input(&y, &params[0], &g), sync);
                 let dw = time(reps, || b.dense_backward_weight(&x, &y, &g), sync);
-                println!("{label:<34}{:>10.3}ms{:>10.3}ms{:>10.3}ms", f * 1e3, dx * 1e3, dw * 1e3);
+                println!(
+                    "{label:<34}{:>10.3}ms{:>10.3}ms{:>10.3}ms",
+                    f * 1e3,
+                    dx * 1e3,
+                    dw * 1e3
+                );
                 y
             }
             LayerKind::MaxPooling2D(p) => {
@@ -143,11 +156,7 @@ fn bench_backend<B: Backend>(b: &B, batch: usize, steps: usize) -> Result<(), Cl
         x = y;
     }
     let relu = time(reps, || b.relu(&x), sync);
-    let ce = time(
-        reps,
-        || loss.compute(b, &x, &labels, batch).grad,
-        sync,
-    );
+    let ce = time(reps, || loss.compute(b, &x, &labels, batch).grad, sync);
     println!("{:<34}{:>10.3}ms", "softmax cross-entropy", ce * 1e3);
     println!("{:<34}{:>10.3}ms", "relu (final logits)", relu * 1e3);
     Ok(())

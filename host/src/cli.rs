@@ -306,7 +306,10 @@ pub fn load_mnist(args: &DataArgs) -> Result<Mnist, CliError> {
     let dir = data_dir::resolve(args.data_dir.clone());
     if !args.offline {
         let mirrors: Vec<String> = if args.mirrors.is_empty() {
-            mnist::DEFAULT_MIRRORS.iter().map(|s| s.to_string()).collect()
+            mnist::DEFAULT_MIRRORS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         } else {
             args.mirrors.clone()
         };

@@ -131,10 +131,12 @@ pub fn download_verified(
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = reader.read(&mut buf).map_err(|e| DownloadError::Transport {
-            url: url.to_string(),
-            message: format!("read failed: {e}"),
-        })?;
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| DownloadError::Transport {
+                url: url.to_string(),
+                message: format!("read failed: {e}"),
+            })?;
         if n == 0 {
             break;
         }

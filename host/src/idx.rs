@@ -160,7 +160,9 @@ mod tests {
         let mut long = good.clone();
         long.push(0);
         assert!(parse_idx(&long).unwrap_err().contains("size mismatch"));
-        assert!(parse_idx(&good[..6]).unwrap_err().contains("truncated header"));
+        assert!(parse_idx(&good[..6])
+            .unwrap_err()
+            .contains("truncated header"));
         assert!(parse_idx(&[0, 0]).unwrap_err().contains("too short"));
     }
 }

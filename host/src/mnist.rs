@@ -224,7 +224,11 @@ mod tests {
             encode_idx(&[n, 28, 28], &vec![255; n * 784]),
         )
         .unwrap();
-        std::fs::write(dir.join(TRAIN_LABELS.name), encode_idx(&[n], &vec![label; n])).unwrap();
+        std::fs::write(
+            dir.join(TRAIN_LABELS.name),
+            encode_idx(&[n], &vec![label; n]),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -262,7 +266,11 @@ mod tests {
     fn count_mismatch_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         write_split(dir.path(), 2, 1);
-        std::fs::write(dir.path().join(TRAIN_LABELS.name), encode_idx(&[3], &[1, 1, 1])).unwrap();
+        std::fs::write(
+            dir.path().join(TRAIN_LABELS.name),
+            encode_idx(&[3], &[1, 1, 1]),
+        )
+        .unwrap();
         let msg = load_split(dir.path(), &TRAIN_IMAGES, &TRAIN_LABELS)
             .unwrap_err()
             .to_string();
@@ -272,12 +280,18 @@ mod tests {
     #[test]
     fn wrong_image_shape_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(TRAIN_IMAGES.name), encode_idx(&[1, 27, 28], &[0; 756]))
-            .unwrap();
+        std::fs::write(
+            dir.path().join(TRAIN_IMAGES.name),
+            encode_idx(&[1, 27, 28], &[0; 756]),
+        )
+        .unwrap();
         std::fs::write(dir.path().join(TRAIN_LABELS.name), encode_idx(&[1], &[0])).unwrap();
         let msg = load_split(dir.path(), &TRAIN_IMAGES, &TRAIN_LABELS)
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("train-images-idx3-ubyte") && msg.contains("[1, 27, 28]"), "{msg}");
+        assert!(
+            msg.contains("train-images-idx3-ubyte") && msg.contains("[1, 27, 28]"),
+            "{msg}"
+        );
     }
 }

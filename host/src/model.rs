@@ -179,7 +179,11 @@ impl Model {
 
     /// A model with freshly initialised weights (Glorot-uniform kernels, zero biases) drawn
     /// from a generator seeded with `seed`.
-    pub fn initialized(input_shape: Shape, layers: Vec<Layer>, seed: u64) -> Result<Self, ModelError> {
+    pub fn initialized(
+        input_shape: Shape,
+        layers: Vec<Layer>,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
         let shapes = infer_shapes(input_shape, &layers)?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut params = Vec::with_capacity(layers.len());
@@ -266,7 +270,9 @@ impl Model {
 
     /// Total parameters.
     pub fn param_count(&self) -> usize {
-        (0..self.layers.len()).map(|i| self.layer_param_count(i)).sum()
+        (0..self.layers.len())
+            .map(|i| self.layer_param_count(i))
+            .sum()
     }
 
     /// Parameters of trainable layers.
@@ -297,7 +303,9 @@ fn init_param(spec: &ParamSpec, rng: &mut StdRng) -> Param {
         Init::Zeros => vec![0.0; spec.len()],
         Init::GlorotUniform { fan_in, fan_out } => {
             let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-            (0..spec.len()).map(|_| rng.gen_range(-limit..limit)).collect()
+            (0..spec.len())
+                .map(|_| rng.gen_range(-limit..limit))
+                .collect()
         }
     };
     Param {

@@ -75,12 +75,15 @@ impl Optimizer {
     }
 }
 
+/// One parameter's optimiser state: RMSprop's velocity, or Adam's first and second moments.
+type Slot<B> = (<B as Backend>::Tensor, Option<<B as Backend>::Tensor>);
+
 /// Per-parameter optimiser slots on the device.
 pub struct OptimizerState<B: Backend> {
     optimizer: Optimizer,
     step: u32,
     /// For each layer and parameter: RMSprop's velocity, or Adam's (m, v).
-    slots: Vec<Vec<(B::Tensor, Option<B::Tensor>)>>,
+    slots: Vec<Vec<Slot<B>>>,
 }
 
 impl<B: Backend> OptimizerState<B> {
@@ -98,7 +101,8 @@ impl<B: Backend> OptimizerState<B> {
                 ps.iter()
                     .map(|p| {
                         let n = b.len(p);
-                        let second = matches!(optimizer, Optimizer::Adam { .. }).then(|| b.zeros(n));
+                        let second =
+                            matches!(optimizer, Optimizer::Adam { .. }).then(|| b.zeros(n));
                         (b.zeros(n), second)
                     })
                     .collect()

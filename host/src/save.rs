@@ -200,12 +200,11 @@ pub fn load(dir: &Path) -> Result<Model, SaveError> {
             arch.input_shape
         ),
     })?;
-    let shapes = crate::model::infer_shapes(input, &arch.layers).map_err(|source| {
-        SaveError::Model {
+    let shapes =
+        crate::model::infer_shapes(input, &arch.layers).map_err(|source| SaveError::Model {
             path: arch_path.clone(),
             source,
-        }
-    })?;
+        })?;
     let path = dir.join(WEIGHTS_FILE);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     let invalid = |reason: String| SaveError::Invalid {

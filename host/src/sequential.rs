@@ -33,6 +33,7 @@ impl Sequential {
     }
 
     /// Appends a layer named automatically (`conv2d`, `conv2d_1`, ...).
+    #[allow(clippy::should_implement_trait)] // Keras's `model.add`, not `+`.
     pub fn add(self, kind: impl Into<LayerKind>) -> Self {
         let kind = kind.into();
         let base = kind.base_name();

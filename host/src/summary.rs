@@ -7,7 +7,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -44,7 +44,11 @@ pub fn rows(model: &Model) -> Vec<SummaryRow> {
 /// The summary table, as printed by Keras 2 for a `Sequential` model named `name`.
 pub fn summary(model: &Model, name: &str) -> String {
     let rows = rows(model);
-    let widest = rows.iter().map(|r| r.layer.chars().count() + 2).max().unwrap_or(0);
+    let widest = rows
+        .iter()
+        .map(|r| r.layer.chars().count() + 2)
+        .max()
+        .unwrap_or(0);
     let w: [usize; 3] = [widest.max(29), 26, 10];
     let line = |c: char| c.to_string().repeat(w.iter().sum::<usize>()) + "\n";
     let row = |a: &str, b: &str, c: &str| {
@@ -62,12 +66,12 @@ pub fn summary(model: &Model, name: &str) -> String {
     out += &row(" Layer (type)", "Output Shape", "Param #");
     out += &line('=');
     for (i, r) in rows.iter().enumerate() {
-        out += &row(&format!(" {}", r.layer), &r.output_shape, &thousands(r.params));
-        out += if i + 1 < rows.len() {
-            "\n"
-        } else {
-            ""
-        };
+        out += &row(
+            &format!(" {}", r.layer),
+            &r.output_shape,
+            &thousands(r.params),
+        );
+        out += if i + 1 < rows.len() { "\n" } else { "" };
     }
     out += &line('=');
     let total = model.param_count();

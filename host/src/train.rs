@@ -11,8 +11,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::callback::{Callback, CallbackError};
 use crate::dataset::Dataset;
-use crate::layers::Shape;
 use crate::history::{EpochLogs, History};
+use crate::layers::Shape;
 use crate::loss::Loss;
 use crate::model::Model;
 use crate::network::Network;
@@ -86,7 +86,12 @@ pub struct Evaluation {
     pub accuracy: f32,
 }
 
-fn check_data(model: &Model, loss: &Loss, data: &Dataset, what: &'static str) -> Result<(), TrainError> {
+fn check_data(
+    model: &Model,
+    loss: &Loss,
+    data: &Dataset,
+    what: &'static str,
+) -> Result<(), TrainError> {
     let err = |reason: String| TrainError::Data { what, reason };
     if data.is_empty() {
         return Err(err("no examples".into()));
@@ -195,11 +200,12 @@ pub fn fit<B: Backend>(
                 m
             };
             for cb in callbacks.iter_mut() {
-                cb.on_epoch_end(epoch, &logs, &snapshot)
-                    .map_err(|source| TrainError::Callback {
+                cb.on_epoch_end(epoch, &logs, &snapshot).map_err(|source| {
+                    TrainError::Callback {
                         epoch: epoch + 1,
                         source,
-                    })?;
+                    }
+                })?;
             }
         }
     }
@@ -213,11 +219,9 @@ fn epoch_bar(config: &FitConfig, epoch: usize, steps: usize) -> ProgressBar {
     }
     let bar = ProgressBar::new(steps as u64);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} ({elapsed}<{eta}) {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({elapsed}<{eta}) {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_prefix(format!("Epoch {}/{}", epoch + 1, config.epochs));
     bar

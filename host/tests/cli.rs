@@ -29,7 +29,16 @@ fn train_then_evaluate_and_summarise() {
     let out_dir = tempfile::tempdir().unwrap();
     let model_dir = out_dir.path().join("model");
     let out = host()
-        .args(["train", "--limit", "2000", "--epochs", "1", "--backend", "cpu", "--offline"])
+        .args([
+            "train",
+            "--limit",
+            "2000",
+            "--epochs",
+            "1",
+            "--backend",
+            "cpu",
+            "--offline",
+        ])
         .args(["--test-limit", "1000", "--seed", "3"])
         .arg("--data-dir")
         .arg(data_dir())
@@ -52,7 +61,14 @@ fn train_then_evaluate_and_summarise() {
     assert_eq!(history["loss"].as_array().unwrap().len(), 1);
 
     let out = host()
-        .args(["evaluate", "--backend", "cpu", "--offline", "--test-limit", "1000"])
+        .args([
+            "evaluate",
+            "--backend",
+            "cpu",
+            "--offline",
+            "--test-limit",
+            "1000",
+        ])
         .arg("--model")
         .arg(&model_dir)
         .arg("--data-dir")
@@ -60,10 +76,22 @@ fn train_then_evaluate_and_summarise() {
         .output()
         .unwrap();
     let eval_stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{eval_stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!((accuracy(&eval_stdout) - acc).abs() < 1e-4, "{eval_stdout} vs {stdout}");
+    assert!(
+        out.status.success(),
+        "{eval_stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        (accuracy(&eval_stdout) - acc).abs() < 1e-4,
+        "{eval_stdout} vs {stdout}"
+    );
 
-    let out = host().arg("summary").arg("--model").arg(&model_dir).output().unwrap();
+    let out = host()
+        .arg("summary")
+        .arg("--model")
+        .arg(&model_dir)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("Total params: 104,202"));
 }
@@ -73,7 +101,10 @@ fn summary_prints_the_mnist_table() {
     let out = host().arg("summary").output().unwrap();
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("conv2d_2 (Conv2D)") && s.contains("(None, 3, 3, 128)"), "{s}");
+    assert!(
+        s.contains("conv2d_2 (Conv2D)") && s.contains("(None, 3, 3, 128)"),
+        "{s}"
+    );
     assert!(s.contains("Total params: 104,202"), "{s}");
 }
 
@@ -86,7 +117,15 @@ fn corrupt_data_file_fails_naming_the_file() {
         std::fs::write(mnist.join(format!("{}.gz", f.name)), b"garbage").unwrap();
     }
     let out = host()
-        .args(["train", "--epochs", "1", "--limit", "10", "--backend", "cpu"])
+        .args([
+            "train",
+            "--epochs",
+            "1",
+            "--limit",
+            "10",
+            "--backend",
+            "cpu",
+        ])
         .arg("--data-dir")
         .arg(dir.path())
         .arg("--output")

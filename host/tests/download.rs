@@ -80,7 +80,9 @@ fn checksum_mismatch_leaves_no_file() {
     let wrong = sha256_hex(b"something else");
     let e = download_verified(&format!("{}/f.bin", server.base), &wrong, &dest, false).unwrap_err();
     match &e {
-        DownloadError::Checksum { expected, actual, .. } => {
+        DownloadError::Checksum {
+            expected, actual, ..
+        } => {
             assert_eq!(expected, &wrong);
             assert_eq!(actual, &sha256_hex(b"hello"));
         }
@@ -98,7 +100,10 @@ fn not_found_is_a_status_error_and_mirrors_fall_back() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("f.gz");
     let e = download_verified(&format!("{}/m/f.gz", bad.base), &sha, &dest, false).unwrap_err();
-    assert!(matches!(e, DownloadError::Status { status: 404, .. }), "{e:?}");
+    assert!(
+        matches!(e, DownloadError::Status { status: 404, .. }),
+        "{e:?}"
+    );
     assert!(entries(dir.path()).is_empty());
 
     // First mirror 404s, second serves it.
@@ -108,7 +113,8 @@ fn not_found_is_a_status_error_and_mirrors_fall_back() {
 
     // Every mirror failing reports each failure.
     let dest2 = dir.path().join("g.gz");
-    let e = download_from_mirrors(&[bad.base.clone()], "g.gz", &sha, &dest2, false).unwrap_err();
+    let e = download_from_mirrors(std::slice::from_ref(&bad.base), "g.gz", &sha, &dest2, false)
+        .unwrap_err();
     assert!(e.to_string().contains("404"), "{e}");
     assert!(!dest2.exists());
 }

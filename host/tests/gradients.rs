@@ -77,8 +77,14 @@ fn check(model: Model, labels: Vec<u32>, min_checked: usize) {
             }
         }
     }
-    assert!(checked >= min_checked, "only {checked} values checked ({kinks} at kinks)");
-    assert!(kinks * 5 <= checked, "{kinks} kinks for {checked} checked values");
+    assert!(
+        checked >= min_checked,
+        "only {checked} values checked ({kinks} at kinks)"
+    );
+    assert!(
+        kinks * 5 <= checked,
+        "{kinks} kinks for {checked} checked values"
+    );
 }
 
 #[test]

@@ -21,7 +21,12 @@ fn edit_json(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 fn round_trip_preserves_everything() {
     let mut model = Sequential::new(Shape::image(12, 12, 3))
         .add(Rescaling::new(1.0 / 255.0, -0.5))
-        .add(Conv2D::new(4, 3).padding(Padding::Same).strides(2).activation(Relu))
+        .add(
+            Conv2D::new(4, 3)
+                .padding(Padding::Same)
+                .strides(2)
+                .activation(Relu),
+        )
         .add(MaxPooling2D::new(2))
         .add(Flatten)
         .add(Dropout::new(0.5))
@@ -111,10 +116,18 @@ fn damaged_files_give_errors_naming_file_and_problem() {
 
     // Architecture changed so a kernel no longer fits.
     let dir = saved_mnist();
-    edit_json(dir.path(), |v| v["layers"][0]["config"]["filters"] = 16.into());
+    edit_json(dir.path(), |v| {
+        v["layers"][0]["config"]["filters"] = 16.into()
+    });
     let e = load_err(dir.path());
-    assert!(e.contains(WEIGHTS_FILE) && e.contains("conv2d.kernel"), "{e}");
-    assert!(e.contains("[3, 3, 1, 32]") && e.contains("[3, 3, 1, 16]"), "{e}");
+    assert!(
+        e.contains(WEIGHTS_FILE) && e.contains("conv2d.kernel"),
+        "{e}"
+    );
+    assert!(
+        e.contains("[3, 3, 1, 32]") && e.contains("[3, 3, 1, 16]"),
+        "{e}"
+    );
 
     // A layer renamed: its tensors are missing.
     let dir = saved_mnist();
@@ -132,9 +145,14 @@ fn damaged_files_give_errors_naming_file_and_problem() {
 
     // Impossible architecture.
     let dir = saved_mnist();
-    edit_json(dir.path(), |v| v["input_shape"] = serde_json::json!([2, 2, 1]));
+    edit_json(dir.path(), |v| {
+        v["input_shape"] = serde_json::json!([2, 2, 1])
+    });
     let e = load_err(dir.path());
-    assert!(e.contains(ARCHITECTURE_FILE) && e.contains("does not fit"), "{e}");
+    assert!(
+        e.contains(ARCHITECTURE_FILE) && e.contains("does not fit"),
+        "{e}"
+    );
 
     // Unknown class and bad JSON.
     let dir = saved_mnist();

@@ -38,7 +38,11 @@ fn mnist_convnet_matches_keras() {
 fn cats_vs_dogs_convnet_matches_keras() {
     let model = zoo::cats_vs_dogs_convnet(180).build(0).unwrap();
     assert_eq!(model.param_count(), 991_041);
-    let shapes: Vec<String> = model.output_shapes().iter().map(|s| s.to_string()).collect();
+    let shapes: Vec<String> = model
+        .output_shapes()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(shapes[0], "(None, 180, 180, 3)"); // rescaling
     assert_eq!(shapes[1], "(None, 178, 178, 32)");
     assert_eq!(shapes[9], "(None, 7, 7, 256)");
@@ -124,7 +128,10 @@ fn glorot_uniform_init_is_seeded_and_bounded() {
     assert_eq!(k.shape, vec![3, 3, 32, 64]);
     assert!(k.values.iter().all(|v| v.abs() <= limit));
     let max = k.values.iter().fold(0f32, |m, v| m.max(v.abs()));
-    assert!(max > 0.9 * limit, "uniform over the whole range: {max} vs {limit}");
+    assert!(
+        max > 0.9 * limit,
+        "uniform over the whole range: {max} vs {limit}"
+    );
     let mean: f32 = k.values.iter().sum::<f32>() / k.values.len() as f32;
     assert!(mean.abs() < 0.01 * limit * 10.0);
     let bias = &a.layer_params("conv2d_1").unwrap()[1];

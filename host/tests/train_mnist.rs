@@ -21,7 +21,10 @@ fn data_dir() -> PathBuf {
 fn load() -> mnist::Mnist {
     let dir = data_dir();
     mnist::load(&dir).unwrap_or_else(|e| {
-        panic!("MNIST is needed in {} (set TINYCONV_DATA_DIR): {e}", dir.display())
+        panic!(
+            "MNIST is needed in {} (set TINYCONV_DATA_DIR): {e}",
+            dir.display()
+        )
     })
 }
 
@@ -40,9 +43,22 @@ fn short_training_run_beats_chance_by_far() {
     };
     let history = fit(&backend, &mut model, &train, Some(&test), &config, &mut []).unwrap();
     let after = evaluate(&backend, &model, &test, 256).unwrap();
-    assert!(before.accuracy < 0.3, "untrained accuracy {}", before.accuracy);
-    assert!(after.accuracy > 0.85, "accuracy after 94 steps: {}", after.accuracy);
-    assert!(after.loss < before.loss / 3.0, "{} -> {}", before.loss, after.loss);
+    assert!(
+        before.accuracy < 0.3,
+        "untrained accuracy {}",
+        before.accuracy
+    );
+    assert!(
+        after.accuracy > 0.85,
+        "accuracy after 94 steps: {}",
+        after.accuracy
+    );
+    assert!(
+        after.loss < before.loss / 3.0,
+        "{} -> {}",
+        before.loss,
+        after.loss
+    );
     assert_eq!(history.loss.len(), 1);
     assert_eq!(history.val_accuracy.len(), 1);
     assert!((history.val_accuracy[0] - after.accuracy).abs() < 1e-6);
@@ -79,9 +95,25 @@ fn frozen_layers_stay_fixed_and_checkpoint_saves_best() {
         shuffle: true,
         verbose: false,
     };
-    let history = fit(&backend, &mut model, &train, Some(&val), &config, &mut [&mut ckpt]).unwrap();
-    assert_eq!(model.params()[0], start.params()[0], "frozen conv2d changed");
-    assert_ne!(model.params()[2], start.params()[2], "conv2d_1 did not train");
+    let history = fit(
+        &backend,
+        &mut model,
+        &train,
+        Some(&val),
+        &config,
+        &mut [&mut ckpt],
+    )
+    .unwrap();
+    assert_eq!(
+        model.params()[0],
+        start.params()[0],
+        "frozen conv2d changed"
+    );
+    assert_ne!(
+        model.params()[2],
+        start.params()[2],
+        "conv2d_1 did not train"
+    );
     let best_epoch = ckpt.best_epoch.unwrap();
     let best = history
         .val_loss

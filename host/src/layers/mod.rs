@@ -110,7 +110,15 @@ macro_rules! into_kind {
         }
     )*};
 }
-into_kind!(Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dense, Rescaling, Dropout);
+into_kind!(
+    Conv2D,
+    MaxPooling2D,
+    AveragePooling2D,
+    Flatten,
+    Dense,
+    Rescaling,
+    Dropout
+);
 
 /// A named layer in a model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
