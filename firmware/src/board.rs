@@ -57,7 +57,7 @@ pub fn run() -> ! {
         rcc.clocks.sysclk().raw()
     );
 
-    let mut classifier = match Classifier::load() {
+    let classifier = match Classifier::load() {
         Ok(c) => c,
         Err(e) => {
             defmt::error!("bad model blob: {}", defmt::Display2Format(&e));
@@ -66,7 +66,7 @@ pub fn run() -> ! {
     };
     defmt::info!("model blob ok: {=usize} bytes", model::blob_len());
 
-    classify_digits(&mut classifier);
+    classify_digits(classifier);
     defmt::info!("peak stack {=usize} bytes", stack::peak());
 
     let config = serial::Config::default().baudrate(BAUD.bps());
@@ -80,7 +80,7 @@ pub fn run() -> ! {
         };
     defmt::info!("serving requests on USART2 at {=u32} baud", BAUD);
     led.set_high();
-    serve(&mut classifier, &mut port, &mut led)
+    serve(classifier, &mut port, &mut led)
 }
 
 /// Classifies the embedded test digits and logs each prediction with its cycle count.

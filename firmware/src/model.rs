@@ -3,7 +3,7 @@
 
 use shared::blob::BlobError;
 use shared::mnist::{MnistInt8, MnistScratchI8, PredictionI8};
-use static_cell::ConstStaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::protocol::PIXELS;
 
@@ -12,6 +12,9 @@ static BLOB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.blob"));
 
 /// The ping-pong activation arena (27 KiB), in `.bss` rather than on the stack.
 static SCRATCH: ConstStaticCell<MnistScratchI8> = ConstStaticCell::new(MnistScratchI8::new());
+
+/// The classifier, once loaded (the network view with its input table is ~0.5 KiB).
+static CLASSIFIER: StaticCell<Classifier> = StaticCell::new();
 
 /// Length of the embedded blob in bytes.
 pub fn blob_len() -> usize {
@@ -23,15 +26,15 @@ pub fn blob_len() -> usize {
 pub enum LoadError {
     /// The blob is invalid (magic, version, checksum, architecture or quantization).
     Blob(BlobError),
-    /// The arena was already handed out (the model was loaded twice: a firmware bug).
-    ArenaTaken,
+    /// The model was already loaded (a firmware bug: load it once).
+    AlreadyLoaded,
 }
 
 impl core::fmt::Display for LoadError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             LoadError::Blob(e) => write!(f, "{e}"),
-            LoadError::ArenaTaken => f.write_str("activation arena already in use"),
+            LoadError::AlreadyLoaded => f.write_str("the model is already loaded"),
         }
     }
 }
@@ -44,11 +47,17 @@ pub struct Classifier {
 
 impl Classifier {
     /// Validates the embedded blob (everything `shared` checks: magic, version, CRC, the MNIST
-    /// architecture, weight lengths, quantization ranges) and binds it. Call once.
-    pub fn load() -> Result<Self, LoadError> {
+    /// architecture, weight lengths, quantization ranges) and binds it, in a static. Call once.
+    ///
+    /// Not inlined: decoding needs ~3 KiB of stack, which is released before inference rather
+    /// than kept reserved in the caller's frame.
+    #[inline(never)]
+    pub fn load() -> Result<&'static mut Self, LoadError> {
         let net = MnistInt8::from_blob(BLOB).map_err(LoadError::Blob)?;
-        let scratch = SCRATCH.try_take().ok_or(LoadError::ArenaTaken)?;
-        Ok(Self { net, scratch })
+        let scratch = SCRATCH.try_take().ok_or(LoadError::AlreadyLoaded)?;
+        CLASSIFIER
+            .try_init(Self { net, scratch })
+            .ok_or(LoadError::AlreadyLoaded)
     }
 
     /// Classifies a 28 x 28 image of 8-bit pixels (row-major, 0 = background).

@@ -57,10 +57,18 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 /// Builds a request frame for a 28 x 28 image.
 pub fn encode_request(pixels: &[u8; PIXELS]) -> [u8; REQUEST_LEN] {
     let mut frame = [0u8; REQUEST_LEN];
-    frame[0] = REQUEST_MAGIC;
-    frame[1..1 + PIXELS].copy_from_slice(pixels);
-    frame[REQUEST_LEN - 1] = checksum(&frame[..REQUEST_LEN - 1]);
+    for (out, byte) in frame.iter_mut().zip(request_bytes(pixels)) {
+        *out = byte;
+    }
     frame
+}
+
+/// The bytes of a request frame for a 28 x 28 image, without building it in memory.
+pub fn request_bytes(pixels: &[u8; PIXELS]) -> impl Iterator<Item = u8> + '_ {
+    let sum = checksum(pixels).wrapping_add(REQUEST_MAGIC);
+    core::iter::once(REQUEST_MAGIC)
+        .chain(pixels.iter().copied())
+        .chain(core::iter::once(sum))
 }
 
 /// Builds a response frame for a predicted digit and its scores.

@@ -85,7 +85,7 @@ pub fn run() -> ! {
 }
 
 fn classify_digits() -> bool {
-    let mut classifier = match Classifier::load() {
+    let classifier = match Classifier::load() {
         Ok(c) => c,
         Err(e) => {
             hprintln!("blob error {}", e);
@@ -112,7 +112,7 @@ fn classify_digits() -> bool {
 
         // The serial path on the same digit: request frame in, response frame out.
         let mut decoded = Decoded::Pending;
-        for byte in protocol::encode_request(image) {
+        for byte in protocol::request_bytes(image) {
             decoded = decoder.push(byte);
         }
         if decoded != Decoded::Request {
