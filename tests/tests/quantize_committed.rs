@@ -26,16 +26,21 @@ fn model_dir() -> PathBuf {
 #[test]
 fn committed_int8_blob_matches_its_recorded_accuracy() {
     let blob_path = model_dir().join("mnist_int8.blob");
-    let blob = std::fs::read(&blob_path)
-        .unwrap_or_else(|e| panic!("{}: {e}", blob_path.display()));
+    let blob = std::fs::read(&blob_path).unwrap_or_else(|e| panic!("{}: {e}", blob_path.display()));
     let manifest = Manifest::read(&model_dir().join("mnist_int8.json")).unwrap();
     assert_eq!(manifest.format, ExportFormat::Int8);
     assert_eq!(manifest.blob, "mnist_int8.blob");
     assert_eq!(manifest.bytes, blob.len());
-    assert_eq!(manifest.sha256, sha256_hex(&blob), "blob and manifest disagree");
+    assert_eq!(
+        manifest.sha256,
+        sha256_hex(&blob),
+        "blob and manifest disagree"
+    );
     MnistInt8::from_blob(&blob).expect("the committed blob binds to the MNIST network");
 
-    let recorded = manifest.accuracy.expect("the manifest records the test accuracy");
+    let recorded = manifest
+        .accuracy
+        .expect("the manifest records the test accuracy");
     let test = &mnist().test;
     assert_eq!(recorded.images, test.len(), "recorded on the full test set");
     let predictions = predict_blob(&blob, &test.images).unwrap();
@@ -50,5 +55,8 @@ fn committed_int8_blob_matches_its_recorded_accuracy() {
         "the committed model should be the full 5-epoch run: {recorded:?}"
     );
     assert!(recorded.agreement_with_float >= 0.995, "{recorded:?}");
-    assert!(recorded.blob >= recorded.float_model - 0.003, "{recorded:?}");
+    assert!(
+        recorded.blob >= recorded.float_model - 0.003,
+        "{recorded:?}"
+    );
 }

@@ -80,10 +80,7 @@ pub fn predict_float(model: &Model, pixels: &[u8]) -> Result<Vec<u8>, QuantizeEr
     check_images("test images", pixels)?;
     let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     let probs = model.predict(&CpuBackend::new(), &x, 256);
-    Ok(probs
-        .chunks_exact(MNIST_CLASSES)
-        .map(argmax)
-        .collect())
+    Ok(probs.chunks_exact(MNIST_CLASSES).map(argmax).collect())
 }
 
 /// Index of the largest value, the lowest one on ties (as `shared`'s networks pick digits).

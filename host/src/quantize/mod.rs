@@ -102,6 +102,18 @@ pub struct Export {
     pub calibration: Option<Calibration>,
 }
 
+/// Binds `blob` to `shared`'s MNIST network of its format, as the device will: every layer
+/// description, weight length and quantization range is checked once more.
+fn check_binds(format: ExportFormat, blob: &[u8]) -> Result<(), QuantizeError> {
+    use shared::mnist::{MnistF16, MnistF32, MnistInt8};
+    match format {
+        ExportFormat::Int8 => MnistInt8::from_blob(blob).map(drop),
+        ExportFormat::F32 => MnistF32::from_blob(blob).map(drop),
+        ExportFormat::F16 => MnistF16::from_blob(blob).map(drop),
+    }
+    .map_err(QuantizeError::Blob)
+}
+
 /// Loads a saved float model ([`crate::save::load`]).
 pub fn load_model(dir: &Path) -> Result<Model, QuantizeError> {
     crate::save::load(dir).map_err(QuantizeError::Load)
@@ -132,6 +144,7 @@ pub fn export(
                 (blob, Some(q), Some(cal))
             }
         };
+        check_binds(format, &blob)?;
         let report = Report::new(
             &net,
             format,
