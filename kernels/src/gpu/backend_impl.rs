@@ -3,37 +3,20 @@
 
 use cubecl::prelude::*;
 
-use super::conv::{self, ConvDimsLaunch};
+use super::conv;
 use super::elementwise;
 use super::gemm::GemmShape;
 use super::launch::{grid_1d, u32_of};
 use super::loss;
 use super::pool::{self, PoolDimsLaunch};
 use super::resample;
-use super::runner::GpuBackend;
+use super::runner::{AOperand, GpuBackend};
 use super::tensor::{GpuIndex, GpuTensor};
 use crate::backend::{Backend, LossOutput};
 use crate::dropout::{dropout_keys, dropout_scale};
 use crate::geometry::{Conv2dGeom, DenseGeom, ImageGeom, Pool2dGeom};
 
 impl<R: Runtime> GpuBackend<R> {
-    fn conv_dims(&self, g: &Conv2dGeom) -> ConvDimsLaunch<R> {
-        let u = |v| u32_of("conv2d", v);
-        ConvDimsLaunch::new(
-            u(g.in_h),
-            u(g.in_w),
-            u(g.in_c),
-            u(g.out_h()),
-            u(g.out_w()),
-            u(g.kh),
-            u(g.kw),
-            u(g.stride_h),
-            u(g.stride_w),
-            u(g.pad_top()),
-            u(g.pad_left()),
-        )
-    }
-
     fn pool_dims(&self, g: &Pool2dGeom) -> PoolDimsLaunch<R> {
         let u = |v| u32_of("pool2d", v);
         PoolDimsLaunch::new(
@@ -49,24 +32,6 @@ impl<R: Runtime> GpuBackend<R> {
             u(g.pad_top()),
             u(g.pad_left()),
         )
-    }
-
-    /// The im2col patch matrix `[b·oh·ow, kh·kw·in_c]` of `x`.
-    fn im2col(&self, x: &GpuTensor, g: &Conv2dGeom) -> GpuTensor {
-        let rows = g.batch * g.out_h() * g.out_w();
-        let cols = self.alloc(rows * g.kh * g.kw * g.in_c);
-        if cols.len > 0 {
-            let (count, dim) = grid_1d(cols.len);
-            conv::im2col::launch::<f32, R>(
-                &self.client,
-                count,
-                dim,
-                self.arg(x),
-                self.arg(&cols),
-                self.conv_dims(g),
-            );
-        }
-        cols
     }
 
     /// A same-length output of a one-input elementwise kernel.
@@ -179,9 +144,9 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         let m = g.batch * g.out_h() * g.out_w();
         let k = g.kh * g.kw * g.in_c;
         let n = g.out_c;
-        let cols = self.im2col(x, g);
         self.gemm(
-            &cols,
+            x,
+            AOperand::Patches(g),
             w,
             bias,
             GemmShape {
@@ -213,6 +178,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         // dcols[m, kk] = dy[m, n] · wᵀ, wᵀ(o, j) = w[j · n + o].
         let dcols = self.gemm(
             dy,
+            AOperand::Matrix,
             w,
             None,
             GemmShape {
@@ -232,7 +198,8 @@ impl<R: Runtime> Backend for GpuBackend<R> {
             } else {
                 dcols
             };
-            let (count, dim) = grid_1d(dx.len);
+            let pixels = g.batch * g.in_h * g.in_w;
+            let (count, dim) = grid_1d(pixels);
             conv::col2im::launch::<f32, R>(
                 &self.client,
                 count,
@@ -240,6 +207,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
                 self.arg(&dcols),
                 self.arg(&dx),
                 self.conv_dims(g),
+                u32_of("conv2d_backward_input", pixels),
             );
         }
         dx
@@ -258,10 +226,10 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         if m == 0 {
             return self.filled(kk * n, 0.0);
         }
-        let cols = self.im2col(x, g);
         // dw[kk, n] = colsᵀ · dy.
         self.gemm(
-            &cols,
+            x,
+            AOperand::PatchesT(g),
             dy,
             None,
             GemmShape {
@@ -319,7 +287,8 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         let y = self.alloc(g.output_len());
         let arg = self.alloc_index(g.output_len());
         if y.len > 0 {
-            let (count, dim) = grid_1d(y.len);
+            let pixels = g.batch * g.out_h() * g.out_w();
+            let (count, dim) = grid_1d(pixels);
             pool::max_pool::launch::<f32, R>(
                 &self.client,
                 count,
@@ -328,6 +297,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
                 self.arg(&y),
                 self.iarg(&arg),
                 self.pool_dims(g),
+                u32_of("max_pool2d", pixels),
             );
         }
         (y, arg)
@@ -346,7 +316,8 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         );
         let dx = self.alloc(g.input_len());
         if dx.len > 0 && dy.len > 0 {
-            let (count, dim) = grid_1d(dx.len);
+            let pixels = g.batch * g.in_h * g.in_w;
+            let (count, dim) = grid_1d(pixels);
             pool::max_pool_backward::launch::<f32, R>(
                 &self.client,
                 count,
@@ -355,6 +326,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
                 self.iarg(argmax),
                 self.arg(&dx),
                 self.pool_dims(g),
+                u32_of("max_pool2d_backward", pixels),
             );
         } else if dx.len > 0 {
             return self.filled(dx.len, 0.0);
@@ -366,7 +338,8 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         assert_eq!(x.len, g.input_len(), "avg_pool2d: input length");
         let y = self.alloc(g.output_len());
         if y.len > 0 {
-            let (count, dim) = grid_1d(y.len);
+            let pixels = g.batch * g.out_h() * g.out_w();
+            let (count, dim) = grid_1d(pixels);
             pool::avg_pool::launch::<f32, R>(
                 &self.client,
                 count,
@@ -374,6 +347,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
                 self.arg(x),
                 self.arg(&y),
                 self.pool_dims(g),
+                u32_of("avg_pool2d", pixels),
             );
         }
         y
@@ -387,7 +361,8 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         );
         let dx = self.alloc(g.input_len());
         if dx.len > 0 && dy.len > 0 {
-            let (count, dim) = grid_1d(dx.len);
+            let pixels = g.batch * g.in_h * g.in_w;
+            let (count, dim) = grid_1d(pixels);
             pool::avg_pool_backward::launch::<f32, R>(
                 &self.client,
                 count,
@@ -395,6 +370,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
                 self.arg(dy),
                 self.arg(&dx),
                 self.pool_dims(g),
+                u32_of("avg_pool2d_backward", pixels),
             );
         } else if dx.len > 0 {
             return self.filled(dx.len, 0.0);
@@ -417,6 +393,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         let (m, k, n) = (g.batch, g.inputs, g.outputs);
         self.gemm(
             x,
+            AOperand::Matrix,
             w,
             bias,
             GemmShape {
@@ -446,6 +423,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         // dx[b, i] = Σ_o dy[b, o] w[i, o].
         self.gemm(
             dy,
+            AOperand::Matrix,
             w,
             None,
             GemmShape {
@@ -475,6 +453,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         // dw[i, o] = Σ_b x[b, i] dy[b, o].
         self.gemm(
             x,
+            AOperand::Matrix,
             dy,
             None,
             GemmShape {

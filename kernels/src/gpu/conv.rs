@@ -21,73 +21,79 @@ pub(crate) struct ConvDims {
 }
 
 /// `cols[(b, oy, ox), (ky, kx, c)] = x[b, oy·sh + ky - pt, ox·sw + kx - pl, c]`, or 0 in the
-/// padding.
+/// padding. One invocation per patch row: the index decomposition (integer division, slow on
+/// SIMD CPUs) is paid once per row, not per element.
 #[cube(launch)]
-pub(crate) fn im2col<F: Float + CubeElement>(x: &Array<F>, cols: &mut Array<F>, d: ConvDims) {
-    let stride = CUBE_COUNT * (CUBE_DIM as usize);
+pub(crate) fn im2col<F: Float + CubeElement>(x: &Array<F>, cols: &mut Array<F>, d: ConvDims, rows: u32) {
+    let stride = (CUBE_COUNT * (CUBE_DIM as usize)) as u32;
     let kcols = d.kh * d.kw * d.in_c;
-    let mut idx = ABSOLUTE_POS;
-    while idx < cols.len() {
-        let i = idx as u32;
-        let row = i / kcols;
-        let col = i % kcols;
-        let c = col % d.in_c;
-        let kx = (col / d.in_c) % d.kw;
-        let ky = col / (d.in_c * d.kw);
+    let mut row = ABSOLUTE_POS as u32;
+    while row < rows {
         let ox = row % d.out_w;
-        let oy = (row / d.out_w) % d.out_h;
-        let b = row / (d.out_w * d.out_h);
-        // Unsigned arithmetic: coordinates in the top/left padding wrap to huge values and
-        // fail the `< in_h` / `< in_w` tests.
-        let iy = oy * d.stride_h + ky - d.pad_top;
-        let ix = ox * d.stride_w + kx - d.pad_left;
-        let mut v = F::new(0.0);
-        if iy < d.in_h && ix < d.in_w {
-            v = x[(((b * d.in_h + iy) * d.in_w + ix) * d.in_c + c) as usize];
+        let t = row / d.out_w;
+        let oy = t % d.out_h;
+        let b = t / d.out_h;
+        let mut o = row * kcols;
+        for ky in 0..d.kh {
+            // Unsigned arithmetic: coordinates in the top/left padding wrap to huge values and
+            // fail the `< in_h` / `< in_w` tests.
+            let iy = oy * d.stride_h + ky - d.pad_top;
+            for kx in 0..d.kw {
+                let ix = ox * d.stride_w + kx - d.pad_left;
+                let inside = iy < d.in_h && ix < d.in_w;
+                let base = ((b * d.in_h + iy) * d.in_w + ix) * d.in_c;
+                for c in 0..d.in_c {
+                    let mut v = F::new(0.0);
+                    if inside {
+                        v = x[(base + c) as usize];
+                    }
+                    cols[o as usize] = v;
+                    o += 1;
+                }
+            }
         }
-        cols[idx] = v;
-        idx += stride;
+        row += stride;
     }
 }
 
 /// The adjoint of [`im2col`]: `dx[b, iy, ix, c] = Σ dcols[(b, oy, ox), (ky, kx, c)]` over the
-/// window positions that read `(iy, ix)`.
+/// window positions that read `(iy, ix)`. One invocation per input pixel, looping over its
+/// channels.
 #[cube(launch)]
-pub(crate) fn col2im<F: Float + CubeElement>(dcols: &Array<F>, dx: &mut Array<F>, d: ConvDims) {
-    let stride = CUBE_COUNT * (CUBE_DIM as usize);
+pub(crate) fn col2im<F: Float + CubeElement>(dcols: &Array<F>, dx: &mut Array<F>, d: ConvDims, pixels: u32) {
+    let stride = (CUBE_COUNT * (CUBE_DIM as usize)) as u32;
     let kcols = d.kh * d.kw * d.in_c;
-    let mut idx = ABSOLUTE_POS;
-    while idx < dx.len() {
-        let i = idx as u32;
-        let c = i % d.in_c;
-        let ix = (i / d.in_c) % d.in_w;
-        let iy = (i / (d.in_c * d.in_w)) % d.in_h;
-        let b = i / (d.in_c * d.in_w * d.in_h);
-        let mut sum = F::new(0.0);
-        for ky in 0..d.kh {
-            // oy · sh = iy + pt - ky must be a non-negative multiple of sh below out_h · sh.
-            let ty = iy + d.pad_top;
-            if ty >= ky {
-                let ty = ty - ky;
-                let oy = ty / d.stride_h;
-                if ty % d.stride_h == 0 && oy < d.out_h {
-                    for kx in 0..d.kw {
-                        let tx = ix + d.pad_left;
-                        if tx >= kx {
-                            let tx = tx - kx;
-                            let ox = tx / d.stride_w;
-                            if tx % d.stride_w == 0 && ox < d.out_w {
-                                let row = (b * d.out_h + oy) * d.out_w + ox;
-                                let col = (ky * d.kw + kx) * d.in_c + c;
-                                sum += dcols[(row * kcols + col) as usize];
+    let mut pix = ABSOLUTE_POS as u32;
+    while pix < pixels {
+        let ix = pix % d.in_w;
+        let t = pix / d.in_w;
+        let iy = t % d.in_h;
+        let b = t / d.in_h;
+        let ty = iy + d.pad_top;
+        let tx = ix + d.pad_left;
+        for c in 0..d.in_c {
+            let mut sum = F::new(0.0);
+            for ky in 0..d.kh {
+                // oy · sh = iy + pt - ky must be a non-negative multiple of sh below out_h · sh.
+                if ty >= ky {
+                    let oy = (ty - ky) / d.stride_h;
+                    if (ty - ky) % d.stride_h == 0 && oy < d.out_h {
+                        for kx in 0..d.kw {
+                            if tx >= kx {
+                                let ox = (tx - kx) / d.stride_w;
+                                if (tx - kx) % d.stride_w == 0 && ox < d.out_w {
+                                    let row = (b * d.out_h + oy) * d.out_w + ox;
+                                    let col = (ky * d.kw + kx) * d.in_c + c;
+                                    sum += dcols[(row * kcols + col) as usize];
+                                }
                             }
                         }
                     }
                 }
             }
+            dx[(pix * d.in_c + c) as usize] = sum;
         }
-        dx[idx] = sum;
-        idx += stride;
+        pix += stride;
     }
 }
 

@@ -16,6 +16,17 @@
 
 use cubecl::prelude::*;
 
+use super::conv::ConvDims;
+
+/// A operand of [`gemm_plane`]: a strided matrix, `A(i, p) = a[i · a_rs + p · a_cs]`.
+pub(crate) const A_MATRIX: u32 = 0;
+/// A operand of [`gemm_plane`]: the im2col patch matrix of the NHWC input `a` (convolution
+/// forward), formed on the fly: `A((b, oy, ox), (ky, kx, c)) = a[b, oy·sh + ky - pt, ...]`.
+pub(crate) const A_PATCHES: u32 = 1;
+/// A operand of [`gemm_plane`]: the transposed patch matrix, `A((ky, kx, c), (b, oy, ox))`
+/// (convolution weight gradient).
+pub(crate) const A_PATCHES_T: u32 = 2;
+
 /// Strided GEMM operands and sizes, as passed to the kernels.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GemmShape {
@@ -36,9 +47,9 @@ pub(crate) const TILE_N: usize = 4;
 pub(crate) const TILE_CUBE: (u32, u32) = (8, 8);
 
 /// Rows per plane in [`gemm_plane`].
-pub(crate) const PLANE_M: usize = 16;
-/// Columns per lane in [`gemm_plane`].
-pub(crate) const PLANE_N: usize = 4;
+pub(crate) const PLANE_M: usize = 32;
+/// Most columns per lane in [`gemm_plane`].
+pub(crate) const PLANE_N: usize = 8;
 /// Planes per cube in [`gemm_plane`] (stacked along rows).
 pub(crate) const PLANES_PER_CUBE: u32 = 4;
 
@@ -149,10 +160,12 @@ pub(crate) fn gemm_plane<F: Float + CubeElement>(
     a_cs: u32,
     b_rs: u32,
     b_cs: u32,
+    d: ConvDims,
     #[comptime] p: usize,
     #[comptime] tm: usize,
     #[comptime] tn: usize,
     #[comptime] has_bias: bool,
+    #[comptime] a_mode: u32,
 ) {
     let lane = UNIT_POS_X;
     let row_cube = CUBE_POS_Y;
@@ -172,11 +185,30 @@ pub(crate) fn gemm_plane<F: Float + CubeElement>(
     for t in 0..comptime!(tm * tn) {
         acc[t] = F::new(0.0);
     }
-    let mut a_off = Array::<u32>::new(tm);
+    // Per-row constants of the A operand (see [`A_MATRIX`], [`A_PATCHES`],
+    // [`A_PATCHES_T`]).
+    let mut q0 = Array::<u32>::new(tm);
+    let mut q1 = Array::<u32>::new(tm);
+    let mut q2 = Array::<u32>::new(tm);
     #[unroll]
     for i in 0..tm {
         let r = select(row0 + (i as u32) < m, row0 + (i as u32), m - 1);
-        a_off[i] = r * a_rs;
+        if comptime!(a_mode == A_MATRIX) {
+            q0[i] = r * a_rs;
+        } else if comptime!(a_mode == A_PATCHES) {
+            // r = (b, oy, ox): top-left input corner of its window (wrapping in the padding).
+            let ox = r % d.out_w;
+            let t = r / d.out_w;
+            q0[i] = (t % d.out_h) * d.stride_h - d.pad_top;
+            q1[i] = ox * d.stride_w - d.pad_left;
+            q2[i] = (t / d.out_h) * d.in_h;
+        } else {
+            // r = (ky, kx, c).
+            q2[i] = r % d.in_c;
+            let t = r / d.in_c;
+            q1[i] = t % d.kw;
+            q0[i] = t / d.kw;
+        }
     }
     let mut b_off = Array::<u32>::new(tn);
     #[unroll]
@@ -194,10 +226,42 @@ pub(crate) fn gemm_plane<F: Float + CubeElement>(
         // This lane's k; past the end it reads a valid address and contributes zero.
         let kl = k0 + lane;
         let valid = kl < k_hi;
-        let kc = select(valid, kl, k_hi - 1) * a_cs;
-        #[unroll]
-        for i in 0..tm {
-            av[i] = select(valid, a[(a_off[i] + kc) as usize], F::new(0.0));
+        let kv = select(valid, kl, k_hi - 1);
+        if comptime!(a_mode == A_MATRIX) {
+            let kc = kv * a_cs;
+            #[unroll]
+            for i in 0..tm {
+                av[i] = select(valid, a[(q0[i] + kc) as usize], F::new(0.0));
+            }
+        } else if comptime!(a_mode == A_PATCHES) {
+            // kv = (ky, kx, c).
+            let c = kv % d.in_c;
+            let t = kv / d.in_c;
+            let kx = t % d.kw;
+            let ky = t / d.kw;
+            #[unroll]
+            for i in 0..tm {
+                let iy = q0[i] + ky;
+                let ix = q1[i] + kx;
+                let ok = valid && iy < d.in_h && ix < d.in_w;
+                let addr = select(ok, ((q2[i] + iy) * d.in_w + ix) * d.in_c + c, 0u32);
+                av[i] = select(ok, a[addr as usize], F::new(0.0));
+            }
+        } else {
+            // kv = (b, oy, ox).
+            let ox = kv % d.out_w;
+            let t = kv / d.out_w;
+            let y0 = (t % d.out_h) * d.stride_h - d.pad_top;
+            let x0 = ox * d.stride_w - d.pad_left;
+            let b0 = (t / d.out_h) * d.in_h;
+            #[unroll]
+            for i in 0..tm {
+                let iy = y0 + q0[i];
+                let ix = x0 + q1[i];
+                let ok = valid && iy < d.in_h && ix < d.in_w;
+                let addr = select(ok, ((b0 + iy) * d.in_w + ix) * d.in_c + q2[i], 0u32);
+                av[i] = select(ok, a[addr as usize], F::new(0.0));
+            }
         }
         #[unroll]
         for s in 0..p {

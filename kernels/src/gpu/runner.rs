@@ -5,7 +5,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
+use super::conv::{self, ConvDimsLaunch};
 use super::gemm::{self, GemmShape};
+use crate::geometry::Conv2dGeom;
+
+/// The A operand of [`GpuBackend::gemm`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AOperand<'g> {
+    /// A strided matrix (strides in the [`GemmShape`]).
+    Matrix,
+    /// The im2col patch matrix `[b·oh·ow, kh·kw·in_c]` of an NHWC input.
+    Patches(&'g Conv2dGeom),
+    /// Its transpose `[kh·kw·in_c, b·oh·ow]`.
+    PatchesT(&'g Conv2dGeom),
+}
 use super::launch::{grid_1d, u32_of, MAX_CUBES};
 use super::tensor::{alloc_bytes, array_arg, GpuIndex, GpuTensor};
 
@@ -155,9 +168,72 @@ impl<R: Runtime> GpuBackend<R> {
 
     /// `C = A·B (+ bias)` for the strided operands of `s` (see [`gemm`]); `C` is `[m, n]`.
     /// Long reductions with few output tiles are split over `k` and summed by a second kernel.
+    pub(crate) fn conv_dims(&self, g: &Conv2dGeom) -> ConvDimsLaunch<R> {
+        let u = |v| u32_of("conv2d", v);
+        ConvDimsLaunch::new(
+            u(g.in_h),
+            u(g.in_w),
+            u(g.in_c),
+            u(g.out_h()),
+            u(g.out_w()),
+            u(g.kh),
+            u(g.kw),
+            u(g.stride_h),
+            u(g.stride_w),
+            u(g.pad_top()),
+            u(g.pad_left()),
+        )
+    }
+
+    /// The im2col patch matrix `[b·oh·ow, kh·kw·in_c]` of `x`.
+    pub(crate) fn im2col(&self, x: &GpuTensor, g: &Conv2dGeom) -> GpuTensor {
+        let rows = g.batch * g.out_h() * g.out_w();
+        let cols = self.alloc(rows * g.kh * g.kw * g.in_c);
+        if cols.len > 0 {
+            let (count, dim) = grid_1d(rows);
+            conv::im2col::launch::<f32, R>(
+                &self.client,
+                count,
+                dim,
+                self.arg(x),
+                self.arg(&cols),
+                self.conv_dims(g),
+                u32_of("conv2d", rows),
+            );
+        }
+        cols
+    }
+
+    /// `C = A·B (+ bias)`, `C` `[m, n]`: see [`GpuBackend::gemm_strided`]. Patch operands are
+    /// formed on the fly by the plane GEMM, or materialised with `im2col` for the portable one.
     pub(crate) fn gemm(
         &self,
         a: &GpuTensor,
+        a_op: AOperand<'_>,
+        b: &GpuTensor,
+        bias: Option<&GpuTensor>,
+        s: GemmShape,
+    ) -> GpuTensor {
+        match (a_op, self.plane) {
+            (AOperand::Matrix, _) | (_, Some(_)) => self.gemm_strided(a, a_op, b, bias, s),
+            (AOperand::Patches(g), None) => {
+                let cols = self.im2col(a, g);
+                let s = GemmShape { a_rs: s.k, a_cs: 1, ..s };
+                self.gemm_strided(&cols, AOperand::Matrix, b, bias, s)
+            }
+            (AOperand::PatchesT(g), None) => {
+                let cols = self.im2col(a, g);
+                let s = GemmShape { a_rs: 1, a_cs: s.m, ..s };
+                self.gemm_strided(&cols, AOperand::Matrix, b, bias, s)
+            }
+        }
+    }
+
+    /// The GEMM launch: strided (or, with the plane kernel, patch) A operand; `C` `[m, n]`.
+    fn gemm_strided(
+        &self,
+        a: &GpuTensor,
+        a_op: AOperand<'_>,
         b: &GpuTensor,
         bias: Option<&GpuTensor>,
         s: GemmShape,
@@ -182,10 +258,28 @@ impl<R: Runtime> GpuBackend<R> {
         }
         // Every address the kernels form (clamped to the last row/column/k) is inside the
         // operands: this is what makes the unchecked launches below sound.
-        assert!(
-            (m - 1) * a_rs + (k - 1) * a_cs < a.len,
-            "gemm: A operand too short"
-        );
+        let (a_mode, dims) = match a_op {
+            AOperand::Matrix => {
+                assert!((m - 1) * a_rs + (k - 1) * a_cs < a.len, "gemm: A operand too short");
+                (gemm::A_MATRIX, None)
+            }
+            AOperand::Patches(g) => {
+                assert_eq!(a.len, g.input_len(), "gemm: patch input length");
+                assert_eq!(m, g.batch * g.out_h() * g.out_w(), "gemm: patch rows");
+                assert_eq!(k, g.kh * g.kw * g.in_c, "gemm: patch columns");
+                (gemm::A_PATCHES, Some(g))
+            }
+            AOperand::PatchesT(g) => {
+                assert_eq!(a.len, g.input_len(), "gemm: patch input length");
+                assert_eq!(k, g.batch * g.out_h() * g.out_w(), "gemm: patch rows");
+                assert_eq!(m, g.kh * g.kw * g.in_c, "gemm: patch columns");
+                (gemm::A_PATCHES_T, Some(g))
+            }
+        };
+        let dims = match dims {
+            Some(g) => self.conv_dims(g),
+            None => ConvDimsLaunch::new(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0),
+        };
         assert!(
             (k - 1) * b_rs + (n - 1) * b_cs < b.len,
             "gemm: B operand too short"
@@ -194,16 +288,28 @@ impl<R: Runtime> GpuBackend<R> {
             assert!(bias.len >= n, "gemm: bias shorter than the output columns");
         }
         let u = |v| u32_of("gemm", v);
+        let plane_m = std::env::var("TC_TM").ok().and_then(|v| v.parse().ok()).unwrap_or(gemm::PLANE_M);
+        // Columns per lane: as many as the output has per lane, up to PLANE_N, so narrow
+        // outputs do not leave lanes idle.
+        let plane_n = match self.plane {
+            Some(p) => match n.div_ceil(p as usize) {
+                0..=1 => 1,
+                2 => 2,
+                3..=4 => 4,
+                _ => gemm::PLANE_N,
+            },
+            None => 0,
+        };
 
         let (cube_dim, cubes_x, row_cubes, tile_m, tile_n) = match self.plane {
             Some(p) => {
-                let rows = gemm::PLANE_M * gemm::PLANES_PER_CUBE as usize;
+                let rows = plane_m * gemm::PLANES_PER_CUBE as usize;
                 (
                     CubeDim::new_2d(p, gemm::PLANES_PER_CUBE),
-                    n.div_ceil(p as usize * gemm::PLANE_N),
+                    n.div_ceil(p as usize * plane_n),
                     m.div_ceil(rows),
-                    gemm::PLANE_M,
-                    p as usize * gemm::PLANE_N,
+                    plane_m,
+                    p as usize * plane_n,
                 )
             }
             None => {
@@ -259,10 +365,12 @@ impl<R: Runtime> GpuBackend<R> {
                     u(a_cs),
                     u(b_rs),
                     u(b_cs),
+                    dims,
                     p as usize,
-                    gemm::PLANE_M,
-                    gemm::PLANE_N,
+                    plane_m,
+                    plane_n,
                     direct_bias,
+                    a_mode,
                 ),
                 None => gemm::gemm_tile::launch_unchecked::<f32, R>(
                     &self.client,
@@ -363,9 +471,9 @@ impl<R: Runtime> GpuBackend<R> {
             let a = self.upload(&av);
             let b = self.upload(&bv);
             self.plane = None;
-            let reference = self.read_f32(&self.gemm(&a, &b, None, shape));
+            let reference = self.read_f32(&self.gemm(&a, AOperand::Matrix, &b, None, shape));
             self.plane = Some(p);
-            let got = self.read_f32(&self.gemm(&a, &b, None, shape));
+            let got = self.read_f32(&self.gemm(&a, AOperand::Matrix, &b, None, shape));
             self.plane = None;
             reference
                 .iter()
