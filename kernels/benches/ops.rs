@@ -1,9 +1,16 @@
 //! Op benchmarks at batch 64 on the MNIST convnet of the book (conv 3×3 1→32 on 28×28, pool,
 //! conv 32→64, pool, conv 64→128, flatten, dense 1152→10), generic over the backend.
 //!
-//! `cargo bench -p kernels --bench ops` (add `-- conv` etc. to filter). Convolution and dense
-//! groups report throughput as `Elements(flops)`: criterion's "elem/s" is FLOP/s (2 per MAC).
-//! The `mnist_step` group times one whole forward + backward + RMSprop step of the network.
+//! `cargo bench -p kernels --bench ops` (add `-- conv` etc. to filter;
+//! `TINYCONV_BENCH_THREADS=1` runs the CPU backend on a pool of that many threads, e.g. to
+//! compare single-threaded numbers on a busy machine). Convolution and dense groups report
+//! throughput as `Elements(flops)`: criterion's "elem/s" is FLOP/s (2 per MAC). The
+//! `mnist_step` group times one whole forward + backward + RMSprop step of the network (an
+//! epoch of MNIST is 938 such steps).
+//!
+//! The bench functions are generic over [`Backend`]; `sync` says whether each iteration
+//! downloads its result (needed to wait for asynchronous GPU backends; the CPU backend is
+//! synchronous and is measured without the copy).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kernels::{Backend, Conv2dGeom, DenseGeom, Padding, Pool2dGeom};
@@ -45,6 +52,14 @@ fn pool(in_hw: usize, c: usize) -> Pool2dGeom {
     }
 }
 
+/// Finishes one iteration: downloads `t` when `sync` (waiting for the device), then drops it.
+fn done<B: Backend>(be: &B, t: B::Tensor, sync: bool) {
+    if sync {
+        criterion::black_box(be.to_vec(&t));
+    }
+    criterion::black_box(&t);
+}
+
 /// Deterministic pseudo-random values in [-1, 1).
 fn values(n: usize, seed: u32) -> Vec<f32> {
     (0..n as u32)
@@ -53,7 +68,7 @@ fn values(n: usize, seed: u32) -> Vec<f32> {
 }
 
 /// Convolution forward, backward-input and backward-weight on the MNIST shapes.
-pub fn bench_convs<B: Backend>(c: &mut Criterion, label: &str, be: &B) {
+pub fn bench_convs<B: Backend>(c: &mut Criterion, label: &str, be: &B, sync: bool) {
     let mut group = c.benchmark_group(format!("conv/{label}"));
     for (name, g) in mnist_convs() {
         let flops = 2 * g.macs() as u64;
@@ -63,38 +78,64 @@ pub fn bench_convs<B: Backend>(c: &mut Criterion, label: &str, be: &B) {
         let b = be.from_slice(&values(g.out_c, 3));
         let dy = be.from_slice(&values(g.output_len(), 4));
         group.bench_function(BenchmarkId::new("forward", name), |bench| {
-            bench.iter(|| be.to_vec(&be.conv2d(&x, &w, Some(&b), &g)))
+            bench.iter(|| done(be, be.conv2d(&x, &w, Some(&b), &g), sync))
         });
         group.bench_function(BenchmarkId::new("backward_input", name), |bench| {
-            bench.iter(|| be.to_vec(&be.conv2d_backward_input(&dy, &w, &g)))
+            bench.iter(|| done(be, be.conv2d_backward_input(&dy, &w, &g), sync))
         });
         group.bench_function(BenchmarkId::new("backward_weight", name), |bench| {
-            bench.iter(|| be.to_vec(&be.conv2d_backward_weight(&x, &dy, &g)))
+            bench.iter(|| done(be, be.conv2d_backward_weight(&x, &dy, &g), sync))
         });
     }
     group.finish();
 }
 
 /// The other ops of the MNIST training step, each at its place in the network.
-pub fn bench_small_ops<B: Backend>(c: &mut Criterion, label: &str, be: &B) {
+pub fn bench_small_ops<B: Backend>(c: &mut Criterion, label: &str, be: &B, sync: bool) {
     let mut group = c.benchmark_group(format!("ops/{label}"));
     let act1 = be.from_slice(&values(BATCH * 26 * 26 * 32, 5));
     group.bench_function("relu_64x26x26x32", |bench| {
-        bench.iter(|| be.to_vec(&be.relu(&act1)))
+        bench.iter(|| done(be, be.relu(&act1), sync))
     });
     group.bench_function("relu_backward_64x26x26x32", |bench| {
-        bench.iter(|| be.to_vec(&be.relu_backward(&act1, &act1)))
+        bench.iter(|| done(be, be.relu_backward(&act1, &act1), sync))
     });
     group.bench_function("bias_grad_64x26x26x32", |bench| {
-        bench.iter(|| be.to_vec(&be.bias_grad(&act1, 32)))
+        bench.iter(|| done(be, be.bias_grad(&act1, 32), sync))
     });
     let p1 = pool(26, 32);
     group.bench_function("max_pool_64x26x26x32", |bench| {
-        bench.iter(|| be.to_vec(&be.max_pool2d(&act1, &p1).0))
+        bench.iter(|| done(be, be.max_pool2d(&act1, &p1).0, sync))
     });
     let (pooled, arg) = be.max_pool2d(&act1, &p1);
     group.bench_function("max_pool_backward_64x26x26x32", |bench| {
-        bench.iter(|| be.to_vec(&be.max_pool2d_backward(&pooled, &arg, &p1)))
+        bench.iter(|| done(be, be.max_pool2d_backward(&pooled, &arg, &p1), sync))
+    });
+    let logits = be.from_slice(&values(BATCH * 10, 9));
+    let labels = be.index_from_slice(&(0..BATCH as u32).map(|i| i % 10).collect::<Vec<_>>());
+    group.bench_function("softmax_cross_entropy_64x10", |bench| {
+        bench.iter(|| {
+            done(
+                be,
+                be.softmax_cross_entropy(&logits, &labels, BATCH, 10).grad,
+                sync,
+            )
+        })
+    });
+    let images = be.from_slice(&values(BATCH * 28 * 28, 10));
+    group.bench_function("scale_shift_64x28x28", |bench| {
+        bench.iter(|| done(be, be.scale_shift(&images, 1.0 / 255.0, 0.0), sync))
+    });
+    let mut param = be.from_slice(&values(3 * 3 * 64 * 128, 11));
+    let grad = be.from_slice(&values(3 * 3 * 64 * 128, 12));
+    let mut velocity = be.zeros(3 * 3 * 64 * 128);
+    group.bench_function("rmsprop_3x3x64x128", |bench| {
+        bench.iter(|| {
+            be.rmsprop_update(&mut param, &grad, &mut velocity, 1e-3, 0.9, 1e-7);
+            if sync {
+                criterion::black_box(be.to_vec(&param));
+            }
+        })
     });
     let dg = DenseGeom {
         batch: BATCH,
@@ -106,13 +147,13 @@ pub fn bench_small_ops<B: Backend>(c: &mut Criterion, label: &str, be: &B) {
     let dy = be.from_slice(&values(BATCH * 10, 8));
     group.throughput(Throughput::Elements(2 * (BATCH * 1152 * 10) as u64));
     group.bench_function("dense_1152x10", |bench| {
-        bench.iter(|| be.to_vec(&be.dense(&x, &w, None, &dg)))
+        bench.iter(|| done(be, be.dense(&x, &w, None, &dg), sync))
     });
     group.bench_function("dense_backward_input_1152x10", |bench| {
-        bench.iter(|| be.to_vec(&be.dense_backward_input(&dy, &w, &dg)))
+        bench.iter(|| done(be, be.dense_backward_input(&dy, &w, &dg), sync))
     });
     group.bench_function("dense_backward_weight_1152x10", |bench| {
-        bench.iter(|| be.to_vec(&be.dense_backward_weight(&x, &dy, &dg)))
+        bench.iter(|| done(be, be.dense_backward_weight(&x, &dy, &dg), sync))
     });
     group.finish();
 }
@@ -213,10 +254,18 @@ pub fn bench_mnist_step<B: Backend>(c: &mut Criterion, label: &str, be: &B) {
 }
 
 fn cpu(c: &mut Criterion) {
-    let be = kernels::cpu::CpuBackend::new();
+    let be = match std::env::var("TINYCONV_BENCH_THREADS") {
+        Ok(n) => {
+            let n = n
+                .parse()
+                .expect("TINYCONV_BENCH_THREADS: a number of threads");
+            kernels::cpu::CpuBackend::with_threads(n).expect("rayon pool")
+        }
+        Err(_) => kernels::cpu::CpuBackend::new(),
+    };
     eprintln!("backend: {}", be.name());
-    bench_convs(c, "cpu", &be);
-    bench_small_ops(c, "cpu", &be);
+    bench_convs(c, "cpu", &be, false);
+    bench_small_ops(c, "cpu", &be, false);
     bench_mnist_step(c, "cpu", &be);
 }
 
