@@ -17,6 +17,7 @@
 use core::arch::asm;
 
 use crate::int8::params::{ConvI8Weights, Requant};
+use crate::quant::rounding_divide_by_pot;
 
 /// Input elements of the largest convolution patch (`K * K * CI`) the convolution supports
 /// (the MNIST network's largest, 3 x 3 x 64); larger layers fail to compile.
@@ -97,6 +98,12 @@ fn offset_pair(offset: i32) -> u32 {
     h | (h << 16)
 }
 
+/// `x + offset` in 16-bit arithmetic, as `SXTAB16` computes it (and the portable kernels).
+#[inline(always)]
+fn add16(x: i8, offset: i32) -> i32 {
+    (x as i16).wrapping_add(offset as i16) as i32
+}
+
 /// Little-endian word of the first four bytes of `b` (callers pass 4-byte chunks).
 #[inline(always)]
 fn word(b: &[u8]) -> u32 {
@@ -120,47 +127,59 @@ pub fn dot_offset(x: &[i8], w: &[u8], x_offset: i32) -> i32 {
         acc = smlad(sxtab16_ror8(off, xw), sxtb16_ror8(ww), acc);
     }
     for (&a, &b) in xc.remainder().iter().zip(wc.remainder()) {
-        acc = acc.wrapping_add((a as i32 + x_offset) * (b as i8 as i32));
+        acc = acc.wrapping_add(add16(a, x_offset) * (b as i8 as i32));
     }
     acc
 }
 
-/// One output pixel's input patch in `SMLAD` order: `words[2g]` holds the offset-corrected
-/// elements `(4g, 4g + 2)` and `words[2g + 1]` holds `(4g + 1, 4g + 3)`, for the `L / 4` full
-/// groups of the patch's `L = K * K * CI` elements (weights order `[ky][kx][ci]`); the `L % 4`
-/// last elements stay in `tail`, offset-corrected, as i32.
-#[repr(C)]
-struct Patch {
-    words: [u32; MAX_PATCH / 2],
-    tail: [i32; 3],
+/// Words of the patch buffer: four patches of up to [`QUAD_PATCH`] elements or two of up to
+/// [`MAX_PATCH`] (2,304 bytes of stack either way).
+const PATCH_WORDS: usize = MAX_PATCH;
+/// Largest patch (`K * K * CI`) processed four pixels at a time.
+pub const QUAD_PATCH: usize = MAX_PATCH / 2;
+
+/// The input patches of `N` output pixels (2 or 4), offset-corrected and interleaved in `SMLAD`
+/// order: for group `g` of four patch elements (weights order `[ky][kx][ci]`) and pixel `j`,
+/// `words[2 (g N + j)]` holds elements `(4g, 4g + 2)` and the next word `(4g + 1, 4g + 3)`, so
+/// the kernels read all pixels' words for one weight word sequentially. The `L % 4` last
+/// elements of each patch stay in `tail[j]`, as i32.
+struct Patches {
+    words: [u32; PATCH_WORDS],
+    tail: [[i32; 3]; 4],
 }
 
-/// Size of a [`Patch`]: the distance from one patch's words to the next one's in a `[Patch; 2]`.
-const PATCH_BYTES: usize = core::mem::size_of::<Patch>();
-
-impl Patch {
+impl Patches {
     const fn new() -> Self {
         Self {
-            words: [0; MAX_PATCH / 2],
-            tail: [0; 3],
+            words: [0; PATCH_WORDS],
+            tail: [[0; 3]; 4],
         }
     }
 
-    /// Gathers the patch of output pixel `(oy, ox)`, offset-corrected. Padded positions are 0
+    /// Gathers the patch of output pixel `(oy, ox)` into slot `j`. Padded positions are 0
     /// (the input zero point after the offset), so they add nothing, as in TFLite.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn fill<const H: usize, const W: usize, const CI: usize, const K: usize, const S: usize>(
+    fn fill<
+        const H: usize,
+        const W: usize,
+        const CI: usize,
+        const K: usize,
+        const S: usize,
+        const N: usize,
+    >(
         &mut self,
+        j: usize,
         x: &[i8],
-        oy: usize,
-        ox: usize,
-        pad_top: usize,
-        pad_left: usize,
+        (oy, ox): (usize, usize),
+        (pad_top, pad_left): (usize, usize),
         offset: i32,
     ) {
         let off = offset_pair(offset);
-        let mut i = 0; // patch element index, [ky][kx][ci] order
+        // Elements of the current group of four (small-CI path), and how many are set.
+        let mut group = [0i32; 4];
+        let mut filled = 0;
+        let mut g = 0; // next group
         for ky in 0..K {
             let iy = (oy * S + ky).wrapping_sub(pad_top);
             for kx in 0..K {
@@ -168,54 +187,118 @@ impl Patch {
                 let inside = iy < H && ix < W;
                 if CI % 4 == 0 {
                     // Whole groups: one word of input becomes the two SMLAD operands.
-                    let dst = &mut self.words[i / 2..(i + CI) / 2];
                     if inside {
                         let src = &x[(iy * W + ix) * CI..][..CI];
-                        for (pair, q) in dst.chunks_exact_mut(2).zip(src.chunks_exact(4)) {
+                        for q in src.chunks_exact(4) {
                             let xw = u32::from_le_bytes([
                                 q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8,
                             ]);
-                            pair[0] = sxtab16(off, xw);
-                            pair[1] = sxtab16_ror8(off, xw);
+                            let at = 2 * (g * N + j);
+                            self.words[at] = sxtab16(off, xw);
+                            self.words[at + 1] = sxtab16_ror8(off, xw);
+                            g += 1;
                         }
                     } else {
-                        dst.fill(0);
+                        for _ in 0..CI / 4 {
+                            let at = 2 * (g * N + j);
+                            self.words[at] = 0;
+                            self.words[at + 1] = 0;
+                            g += 1;
+                        }
                     }
                 } else {
+                    let src = if inside {
+                        x.get((iy * W + ix) * CI..(iy * W + ix + 1) * CI)
+                    } else {
+                        None
+                    };
                     for ci in 0..CI {
-                        let v = if inside {
-                            x[(iy * W + ix) * CI + ci] as i32 + offset
-                        } else {
-                            0
-                        };
-                        self.set(i + ci, 4 * (K * K * CI / 4), v);
+                        group[filled] = src.map_or(0, |s| add16(s[ci], offset));
+                        filled += 1;
+                        if filled == 4 {
+                            let at = 2 * (g * N + j);
+                            self.words[at] = pack(group[0], group[2]);
+                            self.words[at + 1] = pack(group[1], group[3]);
+                            g += 1;
+                            filled = 0;
+                        }
                     }
                 }
-                i += CI;
             }
         }
-    }
-
-    /// Stores offset-corrected element `i` of the patch in its `SMLAD` slot (`full` is the
-    /// number of elements in whole groups of four).
-    #[inline(always)]
-    fn set(&mut self, i: usize, full: usize, v: i32) {
-        if i >= full {
-            self.tail[i - full] = v;
-            return;
-        }
-        let shift = 16 * ((i % 4) / 2);
-        let w = &mut self.words[2 * (i / 4) + (i % 2)];
-        *w = (*w & !(0xFFFF << shift)) | ((v as u32 & 0xFFFF) << shift);
+        self.tail[j] = [group[0], group[1], group[2]];
     }
 }
 
-/// Dot products of two adjacent patches (`pair[0]`, `pair[1]`) with two consecutive weight
-/// rows of `K * K * CI` bytes, 2 pixels x 2 channels:
-/// `[a·w0, a·w1, b·w0, b·w1]`.
+/// Two 16-bit values in one word, `lo` in the low halfword.
+#[inline(always)]
+fn pack(lo: i32, hi: i32) -> u32 {
+    (lo as u32 & 0xFFFF) | ((hi as u32) << 16)
+}
+
+/// Dot products of four patches (`N = 4` layout) with one weight row `w` of `K * K * CI`
+/// bytes: `[a·w, b·w, c·w, d·w]`.
+#[inline(always)]
+fn mac_4x1(p: &Patches, w: &[u8], groups: usize, rest: usize) -> [i32; 4] {
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    let w = &w[..4 * groups + rest];
+    if groups > 0 {
+        let words = &p.words[..8 * groups];
+        let end = w[4 * groups..].as_ptr();
+        // SAFETY: the loop runs `groups` times (groups > 0; `w` advances by 4 up to `end`), reading
+        // weight bytes `w[..4 * groups]` (unaligned LDR is allowed on ARMv7-M) and the 8 * groups
+        // patch words of `words` (u32-aligned, as LDRD needs on ARMv7-M), both bounds-checked by
+        // the slicing above. Only the named registers and the flags (CMP) change; no stack use.
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {t}, [{w}], #4",
+                "sxtb16 {e}, {t}",
+                "sxtb16 {t}, {t}, ror #8",
+                "ldrd {p0}, {p1}, [{pa}], #8",
+                "smlad {a0}, {p0}, {e}, {a0}",
+                "smlad {a0}, {p1}, {t}, {a0}",
+                "ldrd {p0}, {p1}, [{pa}], #8",
+                "smlad {a1}, {p0}, {e}, {a1}",
+                "smlad {a1}, {p1}, {t}, {a1}",
+                "ldrd {p0}, {p1}, [{pa}], #8",
+                "smlad {a2}, {p0}, {e}, {a2}",
+                "smlad {a2}, {p1}, {t}, {a2}",
+                "ldrd {p0}, {p1}, [{pa}], #8",
+                "smlad {a3}, {p0}, {e}, {a3}",
+                "smlad {a3}, {p1}, {t}, {a3}",
+                "cmp {w}, {end}",
+                "bne 2b",
+                w = inout(reg) w.as_ptr() => _,
+                pa = inout(reg) words.as_ptr() => _,
+                end = in(reg) end,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                t = out(reg) _,
+                e = out(reg) _,
+                p0 = out(reg) _,
+                p1 = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+    }
+    for k in 0..rest {
+        let v = w[4 * groups + k] as i8 as i32;
+        a0 = a0.wrapping_add(p.tail[0][k] * v);
+        a1 = a1.wrapping_add(p.tail[1][k] * v);
+        a2 = a2.wrapping_add(p.tail[2][k] * v);
+        a3 = a3.wrapping_add(p.tail[3][k] * v);
+    }
+    [a0, a1, a2, a3]
+}
+
+/// Dot products of two patches (`N = 2` layout) with two consecutive weight rows of
+/// `K * K * CI` bytes starting at `w` (2 pixels x 2 channels): `[a·w0, a·w1, b·w0, b·w1]`.
 #[inline(always)]
 fn mac_2x2<const K: usize, const CI: usize>(
-    pair: &[Patch; 2],
+    p: &Patches,
     w: &[u8],
     groups: usize,
     rest: usize,
@@ -226,25 +309,17 @@ fn mac_2x2<const K: usize, const CI: usize>(
             "weight row too long for an LDR immediate offset"
         )
     };
-    const {
-        assert!(
-            PATCH_BYTES + 4 <= 4095,
-            "patch too long for an LDR immediate offset"
-        )
-    };
     let len = K * K * CI;
     let (mut a0, mut a1, mut b0, mut b1) = (0i32, 0i32, 0i32, 0i32);
     let w = &w[..2 * len];
-    let (a, b) = (&pair[0], &pair[1]);
     if groups > 0 {
+        let words = &p.words[..4 * groups];
         let end = w[4 * groups..].as_ptr();
-        // SAFETY: the loop runs `groups` times (groups > 0, `w` advances by 4 up to `end`). It
+        // SAFETY: the loop runs `groups` times (groups > 0; `w` advances by 4 up to `end`). It
         // reads weight bytes `w[..4 * groups]` and `w[len..len + 4 * groups]` (inside `w`, whose
-        // length 2 * len was checked above, as 4 * groups <= len), and patch words
-        // `a.words[..2 * groups]` and, `PATCH_BYTES` further, `b.words[..2 * groups]` (`pair` is
-        // one array, so `b` starts exactly `size_of::<Patch>()` after `a`; 2 * groups <= the
-        // words' length). Unaligned LDR is allowed on ARMv7-M; LDR/SXTB16/SMLAD touch only the
-        // named registers and flags (the CMP), no stack.
+        // length 2 * len is checked by the slicing above, as 4 * groups <= len; unaligned LDR is
+        // allowed on ARMv7-M) and the 4 * groups patch words of `words`. Only the named
+        // registers and the flags (CMP) change; no stack use.
         unsafe {
             asm!(
                 "2:",
@@ -254,22 +329,22 @@ fn mac_2x2<const K: usize, const CI: usize>(
                 "sxtb16 {t0}, {t0}, ror #8",
                 "sxtb16 {e1}, {t1}",
                 "sxtb16 {t1}, {t1}, ror #8",
-                "ldr {p}, [{pa}, #{pb}]",
+                "ldr {p}, [{pa}, #8]",
                 "smlad {b0}, {p}, {e0}, {b0}",
                 "smlad {b1}, {p}, {e1}, {b1}",
-                "ldr {p}, [{pa}, #{pb4}]",
+                "ldr {p}, [{pa}, #12]",
                 "smlad {b0}, {p}, {t0}, {b0}",
                 "smlad {b1}, {p}, {t1}, {b1}",
                 "ldr {p}, [{pa}, #4]",
                 "smlad {a0}, {p}, {t0}, {a0}",
                 "smlad {a1}, {p}, {t1}, {a1}",
-                "ldr {p}, [{pa}], #8",
+                "ldr {p}, [{pa}], #16",
                 "smlad {a0}, {p}, {e0}, {a0}",
                 "smlad {a1}, {p}, {e1}, {a1}",
                 "cmp {w}, {end}",
                 "bne 2b",
                 w = inout(reg) w.as_ptr() => _,
-                pa = inout(reg) a.words.as_ptr() => _,
+                pa = inout(reg) words.as_ptr() => _,
                 end = in(reg) end,
                 a0 = inout(reg) a0,
                 a1 = inout(reg) a1,
@@ -281,55 +356,86 @@ fn mac_2x2<const K: usize, const CI: usize>(
                 e1 = out(reg) _,
                 p = out(reg) _,
                 len = const K * K * CI,
-                pb = const PATCH_BYTES,
-                pb4 = const PATCH_BYTES + 4,
                 options(nostack, readonly),
             );
         }
     }
-    for j in 0..rest {
+    for k in 0..rest {
         let (v0, v1) = (
-            w[4 * groups + j] as i8 as i32,
-            w[len + 4 * groups + j] as i8 as i32,
+            w[4 * groups + k] as i8 as i32,
+            w[len + 4 * groups + k] as i8 as i32,
         );
-        a0 = a0.wrapping_add(a.tail[j] * v0);
-        a1 = a1.wrapping_add(a.tail[j] * v1);
-        b0 = b0.wrapping_add(b.tail[j] * v0);
-        b1 = b1.wrapping_add(b.tail[j] * v1);
+        a0 = a0.wrapping_add(p.tail[0][k] * v0);
+        a1 = a1.wrapping_add(p.tail[0][k] * v1);
+        b0 = b0.wrapping_add(p.tail[1][k] * v0);
+        b1 = b1.wrapping_add(p.tail[1][k] * v1);
     }
     [a0, a1, b0, b1]
 }
 
-/// Dot product of one patch with one weight row.
+/// Dot product of patch `j` (of an `N`-pixel layout) with one weight row.
 #[inline(always)]
-fn mac_1x1(a: &Patch, w: &[u8], groups: usize, rest: usize) -> i32 {
+fn mac_1x1<const N: usize>(p: &Patches, j: usize, w: &[u8], groups: usize, rest: usize) -> i32 {
     let mut acc = 0i32;
-    for (p, q) in a.words[..2 * groups]
-        .chunks_exact(2)
-        .zip(w[..4 * groups].chunks_exact(4))
-    {
+    for (g, q) in w[..4 * groups].chunks_exact(4).enumerate() {
+        let at = 2 * (g * N + j);
         let ww = word(q);
-        acc = smlad(p[1], sxtb16_ror8(ww), smlad(p[0], sxtb16(ww), acc));
+        acc = smlad(
+            p.words[at + 1],
+            sxtb16_ror8(ww),
+            smlad(p.words[at], sxtb16(ww), acc),
+        );
     }
-    for j in 0..rest {
-        acc = acc.wrapping_add(a.tail[j] * (w[4 * groups + j] as i8 as i32));
+    for k in 0..rest {
+        acc = acc.wrapping_add(p.tail[j][k] * (w[4 * groups + k] as i8 as i32));
     }
     acc
 }
 
-/// Requantizes channel `c`'s accumulator (bias added here).
-#[inline(always)]
-fn finish<const CO: usize>(rq: &Requant<'_, CO>, c: usize, acc: i32) -> i8 {
-    rq.apply(c, rq.bias(c).wrapping_add(acc))
+/// Channel `c`'s requantization constants, read once per pixel pair.
+#[derive(Clone, Copy)]
+struct Channel {
+    bias: i32,
+    multiplier: i32,
+    left: u32,
+    right: i32,
+}
+
+impl Channel {
+    #[inline(always)]
+    fn of<const CO: usize>(rq: &Requant<'_, CO>, c: usize) -> Self {
+        let (multiplier, shift) = rq.multiplier_and_shift(c);
+        let shift = shift.clamp(-31, 30);
+        Self {
+            bias: rq.bias(c),
+            multiplier,
+            left: shift.max(0) as u32,
+            right: (-shift).max(0),
+        }
+    }
+
+    /// [`Requant::apply`] of `bias + acc`, for the validated multipliers (`>= 0`, so the
+    /// doubling high multiply never saturates): with `p = v * m`, gemmlowp's
+    /// `(p + (p >= 0 ? 2^30 : 1 - 2^30)) / 2^31` (division truncating toward zero) equals
+    /// `(p + 2^30) >> 31` (arithmetic shift) for every `p`, one SMLAL and two shifts.
+    #[inline(always)]
+    fn apply(self, acc: i32, zero_point: i32, lo: i32, hi: i32) -> i8 {
+        let v = self.bias.wrapping_add(acc).wrapping_shl(self.left);
+        let high = ((v as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
+        let r = rounding_divide_by_pot(high, self.right);
+        r.saturating_add(zero_point).clamp(lo, hi) as i8
+    }
 }
 
 /// The int8 convolution of [`crate::layers::Conv2d::forward_i8`] (same arguments, same
-/// result), two output pixels by two output channels at a time (CMSIS-NN's
-/// `mat_mult_kernel_s8_s16` scheme): each patch is unpacked once per pixel and each weight word
-/// once per pixel pair, so the inner loop spends 18 instructions on 16 MACs.
+/// result). Each output pixel's patch is gathered and unpacked to offset-corrected 16-bit pairs
+/// once, then, for patches of up to [`QUAD_PATCH`] elements, four pixels share each unpacked
+/// weight word (17 instructions per 16 MACs), and for larger ones two pixels by two channels
+/// share loads (CMSIS-NN's `mat_mult_kernel_s8_s16` scheme, 20 instructions per 16 MACs).
 ///
-/// `x` is the `H x W x CI` input, `out` the `OH x OW x CO` output, both channels-last.
-#[allow(clippy::too_many_arguments)]
+/// `x` is the `H x W x CI` input, `out` the `OH x OW x CO` output, both channels-last. Not
+/// inlined, so that each layer's 2,304-byte patch buffer lives in its own stack frame.
+#[inline(never)]
 pub fn conv2d<
     const H: usize,
     const W: usize,
@@ -352,42 +458,128 @@ pub fn conv2d<
             "convolution patch larger than arm_dsp::MAX_PATCH"
         )
     };
+    if K * K * CI <= QUAD_PATCH {
+        conv2d_quad::<H, W, CI, CO, K, S, OH, OW>(weights, (pad_top, pad_left), x, out);
+    } else {
+        conv2d_pair::<H, W, CI, CO, K, S, OH, OW>(weights, (pad_top, pad_left), x, out);
+    }
+}
+
+/// Output pixel `p`'s coordinates.
+#[inline(always)]
+fn at<const OW: usize>(p: usize) -> (usize, usize) {
+    (p / OW, p % OW)
+}
+
+/// Four pixels by one channel (patches of up to [`QUAD_PATCH`] elements).
+#[inline(always)]
+fn conv2d_quad<
+    const H: usize,
+    const W: usize,
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    weights: &ConvI8Weights<'_, K, CI, CO>,
+    pad: (usize, usize),
+    x: &[i8],
+    out: &mut [i8],
+) {
     let len = K * K * CI;
     let (groups, rest) = (len / 4, len % 4);
     let kernel = weights.kernel();
     let rq = weights.requant();
     let offset = rq.input_offset();
-    let mut pair = [Patch::new(), Patch::new()];
+    let zp = rq.output_zero_point();
+    let (lo, hi) = rq.activation_range();
+    let mut patches = Patches::new();
+    let pixels = OH * OW;
+    let mut p = 0;
+    while p < pixels {
+        let n = (pixels - p).min(4);
+        for j in 0..n {
+            patches.fill::<H, W, CI, K, S, 4>(j, x, at::<OW>(p + j), pad, offset);
+        }
+        for c in 0..CO {
+            let ch = Channel::of(rq, c);
+            let w = &kernel[c * len..(c + 1) * len];
+            if n == 4 {
+                let acc = mac_4x1(&patches, w, groups, rest);
+                for (j, a) in acc.into_iter().enumerate() {
+                    out[(p + j) * CO + c] = ch.apply(a, zp, lo, hi);
+                }
+            } else {
+                for j in 0..n {
+                    let a = mac_1x1::<4>(&patches, j, w, groups, rest);
+                    out[(p + j) * CO + c] = ch.apply(a, zp, lo, hi);
+                }
+            }
+        }
+        p += n;
+    }
+}
+
+/// Two pixels by two channels (patches of up to [`MAX_PATCH`] elements).
+#[inline(always)]
+fn conv2d_pair<
+    const H: usize,
+    const W: usize,
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    weights: &ConvI8Weights<'_, K, CI, CO>,
+    pad: (usize, usize),
+    x: &[i8],
+    out: &mut [i8],
+) {
+    let len = K * K * CI;
+    let (groups, rest) = (len / 4, len % 4);
+    let kernel = weights.kernel();
+    let rq = weights.requant();
+    let offset = rq.input_offset();
+    let zp = rq.output_zero_point();
+    let (lo, hi) = rq.activation_range();
+    let mut patches = Patches::new();
     let pixels = OH * OW;
     let mut p = 0;
     while p < pixels {
         let two = p + 1 < pixels;
-        let [pa, pb] = &mut pair;
-        pa.fill::<H, W, CI, K, S>(x, p / OW, p % OW, pad_top, pad_left, offset);
+        patches.fill::<H, W, CI, K, S, 2>(0, x, at::<OW>(p), pad, offset);
         if two {
-            pb.fill::<H, W, CI, K, S>(x, (p + 1) / OW, (p + 1) % OW, pad_top, pad_left, offset);
+            patches.fill::<H, W, CI, K, S, 2>(1, x, at::<OW>(p + 1), pad, offset);
         }
         let mut c = 0;
         while c + 1 < CO {
-            let w0 = &kernel[c * len..(c + 1) * len];
-            let w1 = &kernel[(c + 1) * len..(c + 2) * len];
+            let (k0, k1) = (Channel::of(rq, c), Channel::of(rq, c + 1));
             if two {
-                let [a0, a1, b0, b1] = mac_2x2::<K, CI>(&pair, &kernel[c * len..], groups, rest);
-                out[p * CO + c] = finish(rq, c, a0);
-                out[p * CO + c + 1] = finish(rq, c + 1, a1);
-                out[(p + 1) * CO + c] = finish(rq, c, b0);
-                out[(p + 1) * CO + c + 1] = finish(rq, c + 1, b1);
+                let [a0, a1, b0, b1] = mac_2x2::<K, CI>(&patches, &kernel[c * len..], groups, rest);
+                out[p * CO + c] = k0.apply(a0, zp, lo, hi);
+                out[p * CO + c + 1] = k1.apply(a1, zp, lo, hi);
+                out[(p + 1) * CO + c] = k0.apply(b0, zp, lo, hi);
+                out[(p + 1) * CO + c + 1] = k1.apply(b1, zp, lo, hi);
             } else {
-                out[p * CO + c] = finish(rq, c, mac_1x1(&pair[0], w0, groups, rest));
-                out[p * CO + c + 1] = finish(rq, c + 1, mac_1x1(&pair[0], w1, groups, rest));
+                let w0 = &kernel[c * len..(c + 1) * len];
+                let w1 = &kernel[(c + 1) * len..(c + 2) * len];
+                out[p * CO + c] = k0.apply(mac_1x1::<2>(&patches, 0, w0, groups, rest), zp, lo, hi);
+                out[p * CO + c + 1] =
+                    k1.apply(mac_1x1::<2>(&patches, 0, w1, groups, rest), zp, lo, hi);
             }
             c += 2;
         }
         if c < CO {
+            let k = Channel::of(rq, c);
             let w = &kernel[c * len..(c + 1) * len];
-            out[p * CO + c] = finish(rq, c, mac_1x1(&pair[0], w, groups, rest));
+            out[p * CO + c] = k.apply(mac_1x1::<2>(&patches, 0, w, groups, rest), zp, lo, hi);
             if two {
-                out[(p + 1) * CO + c] = finish(rq, c, mac_1x1(&pair[1], w, groups, rest));
+                out[(p + 1) * CO + c] =
+                    k.apply(mac_1x1::<2>(&patches, 1, w, groups, rest), zp, lo, hi);
             }
         }
         p += if two { 2 } else { 1 };
