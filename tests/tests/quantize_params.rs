@@ -184,3 +184,33 @@ fn float_blobs_hold_the_model_weights() {
         }
     }
 }
+
+#[test]
+fn dropout_is_left_out_of_the_blob() {
+    use host::layers::Activation::{Relu, Softmax};
+    use host::layers::{Conv2D, Dense, Dropout, Flatten, MaxPooling2D, Shape};
+    let plain = model();
+    let mut with_dropout = host::sequential::Sequential::new(Shape::image(28, 28, 1))
+        .add(Conv2D::new(32, 3).activation(Relu))
+        .add(MaxPooling2D::new(2))
+        .add(Conv2D::new(64, 3).activation(Relu))
+        .add(MaxPooling2D::new(2))
+        .add(Conv2D::new(128, 3).activation(Relu))
+        .add(Flatten)
+        .add(Dropout::new(0.5))
+        .add(Dense::new(10).activation(Softmax))
+        .build(0)
+        .unwrap();
+    let mut params = plain.params().to_vec();
+    params.insert(6, Vec::new());
+    with_dropout.set_params(params).unwrap();
+    let calibration = host::quantize::calibrate::sample(&mnist().train.images, 16);
+    let blobs = |m: &Model| -> Vec<Vec<u8>> {
+        export(m, &ExportFormat::ALL, &calibration, RangeMethod::MinMax)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.blob)
+            .collect()
+    };
+    assert_eq!(blobs(&with_dropout), blobs(&plain));
+}
