@@ -185,7 +185,7 @@ impl Patches {
             for kx in 0..K {
                 let ix = (ox * S + kx).wrapping_sub(pad_left);
                 let inside = iy < H && ix < W;
-                if CI % 4 == 0 {
+                if CI.is_multiple_of(4) {
                     // Whole groups: one word of input becomes the two SMLAD operands.
                     if inside {
                         let src = &x[(iy * W + ix) * CI..][..CI];
