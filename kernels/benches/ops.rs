@@ -280,8 +280,10 @@ fn wgpu(c: &mut Criterion) {
                 be.name(),
                 be.plane_gemm_size()
             );
-            bench_convs(c, "wgpu", &be);
-            bench_small_ops(c, "wgpu", &be);
+            // Kernel launches are queued: download each result so the time covers the work.
+            bench_convs(c, "wgpu", &be, true);
+            bench_small_ops(c, "wgpu", &be, true);
+            bench_mnist_step(c, "wgpu", &be);
         }
         Err(e) => eprintln!("wgpu backend unavailable: {e}"),
     }

@@ -172,6 +172,21 @@ impl<R: Runtime> Backend for GpuBackend<R> {
             g.weight_len(),
             "conv2d_backward_input: kernel length"
         );
+        let plane = self.plane_gemm_size().unwrap_or(0) as usize;
+        // Narrow inputs (fewer channels than plane lanes) would idle most lanes: col2im then.
+        if plane > 0 && g.in_c >= plane && g.stride_h == 1 && g.stride_w == 1 {
+            // A full correlation of dy with the flipped kernel, as one implicit GEMM.
+            let s = GemmShape {
+                m: g.batch * g.in_h * g.in_w,
+                n: g.in_c,
+                k: g.kh * g.kw * g.out_c,
+                a_rs: 0,
+                a_cs: 0,
+                b_rs: g.out_c,
+                b_cs: g.out_c,
+            };
+            return self.gemm(dy, AOperand::GradPatches(g), w, None, s);
+        }
         let m = g.batch * g.out_h() * g.out_w();
         let kk = g.kh * g.kw * g.in_c;
         let n = g.out_c;
@@ -246,7 +261,7 @@ impl<R: Runtime> Backend for GpuBackend<R> {
 
     fn bias_grad(&self, dy: &GpuTensor, channels: usize) -> GpuTensor {
         assert!(
-            channels > 0 && dy.len % channels == 0,
+            channels > 0 && dy.len.is_multiple_of(channels),
             "bias_grad: length not a multiple of channels"
         );
         let rows = dy.len / channels;

@@ -2,6 +2,10 @@
 //! operand of the convolution GEMM, whose B operand is the HWIO kernel viewed as
 //! `[kh·kw·c, out_c]`) and its adjoint `col2im`, written as a gather so that it needs no atomics.
 
+// Kernel code: CubeCL's frontend translates `/` and `%` but not `div_ceil` or
+// `is_multiple_of`.
+#![allow(clippy::manual_div_ceil, clippy::manual_is_multiple_of)]
+
 use cubecl::prelude::*;
 
 /// Convolution geometry as kernel scalars (see [`crate::Conv2dGeom`]).
@@ -24,7 +28,12 @@ pub(crate) struct ConvDims {
 /// padding. One invocation per patch row: the index decomposition (integer division, slow on
 /// SIMD CPUs) is paid once per row, not per element.
 #[cube(launch)]
-pub(crate) fn im2col<F: Float + CubeElement>(x: &Array<F>, cols: &mut Array<F>, d: ConvDims, rows: u32) {
+pub(crate) fn im2col<F: Float + CubeElement>(
+    x: &Array<F>,
+    cols: &mut Array<F>,
+    d: ConvDims,
+    rows: u32,
+) {
     let stride = (CUBE_COUNT * (CUBE_DIM as usize)) as u32;
     let kcols = d.kh * d.kw * d.in_c;
     let mut row = ABSOLUTE_POS as u32;
@@ -60,7 +69,12 @@ pub(crate) fn im2col<F: Float + CubeElement>(x: &Array<F>, cols: &mut Array<F>, 
 /// window positions that read `(iy, ix)`. One invocation per input pixel, looping over its
 /// channels.
 #[cube(launch)]
-pub(crate) fn col2im<F: Float + CubeElement>(dcols: &Array<F>, dx: &mut Array<F>, d: ConvDims, pixels: u32) {
+pub(crate) fn col2im<F: Float + CubeElement>(
+    dcols: &Array<F>,
+    dx: &mut Array<F>,
+    d: ConvDims,
+    pixels: u32,
+) {
     let stride = (CUBE_COUNT * (CUBE_DIM as usize)) as u32;
     let kcols = d.kh * d.kw * d.in_c;
     let mut pix = ABSOLUTE_POS as u32;

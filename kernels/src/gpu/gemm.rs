@@ -14,6 +14,10 @@
 //! Out-of-range rows and columns load clamped (valid) addresses and are masked at the store,
 //! so every lane of a plane runs the same instructions.
 
+// Kernel code: CubeCL's frontend translates `/` and `%` but not `div_ceil` or
+// `is_multiple_of`.
+#![allow(clippy::manual_div_ceil, clippy::manual_is_multiple_of)]
+
 use cubecl::prelude::*;
 
 use super::conv::ConvDims;
@@ -26,6 +30,11 @@ pub(crate) const A_PATCHES: u32 = 1;
 /// A operand of [`gemm_plane`]: the transposed patch matrix, `A((ky, kx, c), (b, oy, ox))`
 /// (convolution weight gradient).
 pub(crate) const A_PATCHES_T: u32 = 2;
+/// A operand of [`gemm_plane`] for the input gradient of a stride-1 convolution, a full
+/// correlation of `dy` with the flipped kernel: `A((b, iy, ix), (ky, kx, o)) =
+/// dy[b, iy + pt - ky, ix + pl - kx, o]` (0 outside), and `B((ky, kx, o), c) = w[ky, kx, c, o]`
+/// (`b_rs` = `b_cs` = `out_c`).
+pub(crate) const A_GRAD_PATCHES: u32 = 3;
 
 /// Strided GEMM operands and sizes, as passed to the kernels.
 #[derive(Clone, Copy, Debug)]
@@ -202,6 +211,13 @@ pub(crate) fn gemm_plane<F: Float + CubeElement>(
             q0[i] = (t % d.out_h) * d.stride_h - d.pad_top;
             q1[i] = ox * d.stride_w - d.pad_left;
             q2[i] = (t / d.out_h) * d.in_h;
+        } else if comptime!(a_mode == A_GRAD_PATCHES) {
+            // r = (b, iy, ix): dy rows/cols read are iy + pt - ky, ix + pl - kx.
+            let ix = r % d.in_w;
+            let t = r / d.in_w;
+            q0[i] = (t % d.in_h) + d.pad_top;
+            q1[i] = ix + d.pad_left;
+            q2[i] = (t / d.in_h) * d.out_h;
         } else {
             // r = (ky, kx, c).
             q2[i] = r % d.in_c;
@@ -247,6 +263,21 @@ pub(crate) fn gemm_plane<F: Float + CubeElement>(
                 let addr = select(ok, ((q2[i] + iy) * d.in_w + ix) * d.in_c + c, 0u32);
                 av[i] = select(ok, a[addr as usize], F::new(0.0));
             }
+        } else if comptime!(a_mode == A_GRAD_PATCHES) {
+            // kv = (ky, kx, o); out_c is carried in b_rs.
+            let o = kv % b_rs;
+            let t = kv / b_rs;
+            let kx = t % d.kw;
+            let ky = t / d.kw;
+            #[unroll]
+            for i in 0..tm {
+                // Unsigned: rows above the output wrap and fail `< out_h`.
+                let oy = q0[i] - ky;
+                let ox = q1[i] - kx;
+                let ok = valid && oy < d.out_h && ox < d.out_w;
+                let addr = select(ok, ((q2[i] + oy) * d.out_w + ox) * b_rs + o, 0u32);
+                av[i] = select(ok, a[addr as usize], F::new(0.0));
+            }
         } else {
             // kv = (b, oy, ox).
             let ox = kv % d.out_w;
@@ -265,7 +296,13 @@ pub(crate) fn gemm_plane<F: Float + CubeElement>(
         }
         #[unroll]
         for s in 0..p {
-            let ks = select(k0 + (s as u32) < k_hi, k0 + (s as u32), k_hi - 1) * b_rs;
+            let kk = select(k0 + (s as u32) < k_hi, k0 + (s as u32), k_hi - 1);
+            let mut ks = kk * b_rs;
+            if comptime!(a_mode == A_GRAD_PATCHES) {
+                // B(k = (ky, kx, o), c) = w[ky, kx, c, o]: (ky, kx) block, then o; the column
+                // offset c · out_c is in b_off.
+                ks = (kk / b_rs) * (d.in_c * b_rs) + kk % b_rs;
+            }
             #[unroll]
             for j in 0..tn {
                 bv[j] = b[(ks + b_off[j]) as usize];

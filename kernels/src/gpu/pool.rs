@@ -2,6 +2,10 @@
 //! (one invocation per input element, looping over the windows that contain it), so
 //! overlapping windows need no atomics.
 
+// Kernel code: CubeCL's frontend translates `/` and `%` but not `div_ceil` or
+// `is_multiple_of`.
+#![allow(clippy::manual_div_ceil, clippy::manual_is_multiple_of)]
+
 use cubecl::prelude::*;
 
 /// Pooling geometry as kernel scalars (see [`crate::Pool2dGeom`]).
@@ -86,9 +90,17 @@ pub(crate) fn max_pool_backward<F: Float + CubeElement>(
         // Windows containing iy: oy·sh - pt <= iy < oy·sh - pt + ph.
         let ty = iy + d.pad_top;
         let tx = ix + d.pad_left;
-        let oy_lo = select(ty + 1 > d.pool_h, (ty + 1 - d.pool_h + d.stride_h - 1) / d.stride_h, 0u32);
+        let oy_lo = select(
+            ty + 1 > d.pool_h,
+            (ty + 1 - d.pool_h + d.stride_h - 1) / d.stride_h,
+            0u32,
+        );
         let oy_hi = select(ty / d.stride_h + 1 < d.out_h, ty / d.stride_h + 1, d.out_h);
-        let ox_lo = select(tx + 1 > d.pool_w, (tx + 1 - d.pool_w + d.stride_w - 1) / d.stride_w, 0u32);
+        let ox_lo = select(
+            tx + 1 > d.pool_w,
+            (tx + 1 - d.pool_w + d.stride_w - 1) / d.stride_w,
+            0u32,
+        );
         let ox_hi = select(tx / d.stride_w + 1 < d.out_w, tx / d.stride_w + 1, d.out_w);
         for c in 0..d.c {
             let i = pix * d.c + c;
@@ -114,9 +126,17 @@ fn window_count(oy: u32, ox: u32, d: PoolDims) -> u32 {
     let x0 = ox * d.stride_w;
     // Window rows [y0 - pt, y0 - pt + ph) clipped to [0, in_h), in shifted coordinates.
     let ylo = select(y0 > d.pad_top, y0, d.pad_top);
-    let yhi = select(y0 + d.pool_h < d.in_h + d.pad_top, y0 + d.pool_h, d.in_h + d.pad_top);
+    let yhi = select(
+        y0 + d.pool_h < d.in_h + d.pad_top,
+        y0 + d.pool_h,
+        d.in_h + d.pad_top,
+    );
     let xlo = select(x0 > d.pad_left, x0, d.pad_left);
-    let xhi = select(x0 + d.pool_w < d.in_w + d.pad_left, x0 + d.pool_w, d.in_w + d.pad_left);
+    let xhi = select(
+        x0 + d.pool_w < d.in_w + d.pad_left,
+        x0 + d.pool_w,
+        d.in_w + d.pad_left,
+    );
     let h = select(yhi > ylo, yhi - ylo, 0u32);
     let w = select(xhi > xlo, xhi - xlo, 0u32);
     h * w
@@ -124,7 +144,12 @@ fn window_count(oy: u32, ox: u32, d: PoolDims) -> u32 {
 
 /// Mean over the in-bounds window positions. One invocation per output pixel.
 #[cube(launch)]
-pub(crate) fn avg_pool<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>, d: PoolDims, pixels: u32) {
+pub(crate) fn avg_pool<F: Float + CubeElement>(
+    x: &Array<F>,
+    y: &mut Array<F>,
+    d: PoolDims,
+    pixels: u32,
+) {
     let stride = (CUBE_COUNT * (CUBE_DIM as usize)) as u32;
     let mut pix = ABSOLUTE_POS as u32;
     while pix < pixels {
@@ -146,7 +171,8 @@ pub(crate) fn avg_pool<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>, d
                     }
                 }
             }
-            y[(pix * d.c + c) as usize] = select(count > 0u32, sum / F::cast_from(count), F::new(0.0));
+            y[(pix * d.c + c) as usize] =
+                select(count > 0u32, sum / F::cast_from(count), F::new(0.0));
         }
         pix += stride;
     }
@@ -155,7 +181,12 @@ pub(crate) fn avg_pool<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>, d
 /// `dx[i] = Σ dy[o] / count(o)` over the windows `o` containing `i`. One invocation per input
 /// pixel.
 #[cube(launch)]
-pub(crate) fn avg_pool_backward<F: Float + CubeElement>(dy: &Array<F>, dx: &mut Array<F>, d: PoolDims, pixels: u32) {
+pub(crate) fn avg_pool_backward<F: Float + CubeElement>(
+    dy: &Array<F>,
+    dx: &mut Array<F>,
+    d: PoolDims,
+    pixels: u32,
+) {
     let stride = (CUBE_COUNT * (CUBE_DIM as usize)) as u32;
     let mut pix = ABSOLUTE_POS as u32;
     while pix < pixels {
@@ -165,9 +196,17 @@ pub(crate) fn avg_pool_backward<F: Float + CubeElement>(dy: &Array<F>, dx: &mut 
         let b = t / d.in_h;
         let ty = iy + d.pad_top;
         let tx = ix + d.pad_left;
-        let oy_lo = select(ty + 1 > d.pool_h, (ty + 1 - d.pool_h + d.stride_h - 1) / d.stride_h, 0u32);
+        let oy_lo = select(
+            ty + 1 > d.pool_h,
+            (ty + 1 - d.pool_h + d.stride_h - 1) / d.stride_h,
+            0u32,
+        );
         let oy_hi = select(ty / d.stride_h + 1 < d.out_h, ty / d.stride_h + 1, d.out_h);
-        let ox_lo = select(tx + 1 > d.pool_w, (tx + 1 - d.pool_w + d.stride_w - 1) / d.stride_w, 0u32);
+        let ox_lo = select(
+            tx + 1 > d.pool_w,
+            (tx + 1 - d.pool_w + d.stride_w - 1) / d.stride_w,
+            0u32,
+        );
         let ox_hi = select(tx / d.stride_w + 1 < d.out_w, tx / d.stride_w + 1, d.out_w);
         for c in 0..d.c {
             let mut sum = F::new(0.0);

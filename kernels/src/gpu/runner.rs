@@ -18,6 +18,9 @@ pub(crate) enum AOperand<'g> {
     Patches(&'g Conv2dGeom),
     /// Its transpose `[kh·kw·in_c, b·oh·ow]`.
     PatchesT(&'g Conv2dGeom),
+    /// The patches of `dy` for the input gradient of a stride-1 convolution, with the kernel
+    /// as B (see [`gemm::A_GRAD_PATCHES`]); plane GEMM only.
+    GradPatches(&'g Conv2dGeom),
 }
 use super::launch::{grid_1d, u32_of, MAX_CUBES};
 use super::tensor::{alloc_bytes, array_arg, GpuIndex, GpuTensor};
@@ -218,13 +221,24 @@ impl<R: Runtime> GpuBackend<R> {
             (AOperand::Matrix, _) | (_, Some(_)) => self.gemm_strided(a, a_op, b, bias, s),
             (AOperand::Patches(g), None) => {
                 let cols = self.im2col(a, g);
-                let s = GemmShape { a_rs: s.k, a_cs: 1, ..s };
+                let s = GemmShape {
+                    a_rs: s.k,
+                    a_cs: 1,
+                    ..s
+                };
                 self.gemm_strided(&cols, AOperand::Matrix, b, bias, s)
             }
             (AOperand::PatchesT(g), None) => {
                 let cols = self.im2col(a, g);
-                let s = GemmShape { a_rs: 1, a_cs: s.m, ..s };
+                let s = GemmShape {
+                    a_rs: 1,
+                    a_cs: s.m,
+                    ..s
+                };
                 self.gemm_strided(&cols, AOperand::Matrix, b, bias, s)
+            }
+            (AOperand::GradPatches(_), None) => {
+                unreachable!("gradient patches are only requested with the plane GEMM")
             }
         }
     }
@@ -260,7 +274,10 @@ impl<R: Runtime> GpuBackend<R> {
         // operands: this is what makes the unchecked launches below sound.
         let (a_mode, dims) = match a_op {
             AOperand::Matrix => {
-                assert!((m - 1) * a_rs + (k - 1) * a_cs < a.len, "gemm: A operand too short");
+                assert!(
+                    (m - 1) * a_rs + (k - 1) * a_cs < a.len,
+                    "gemm: A operand too short"
+                );
                 (gemm::A_MATRIX, None)
             }
             AOperand::Patches(g) => {
@@ -268,6 +285,21 @@ impl<R: Runtime> GpuBackend<R> {
                 assert_eq!(m, g.batch * g.out_h() * g.out_w(), "gemm: patch rows");
                 assert_eq!(k, g.kh * g.kw * g.in_c, "gemm: patch columns");
                 (gemm::A_PATCHES, Some(g))
+            }
+            AOperand::GradPatches(g) => {
+                assert_eq!(a.len, g.output_len(), "gemm: gradient patch input length");
+                assert_eq!(b.len, g.weight_len(), "gemm: gradient patch kernel length");
+                assert!(
+                    g.stride_h == 1 && g.stride_w == 1,
+                    "gemm: gradient patches need stride 1"
+                );
+                assert_eq!(m, g.batch * g.in_h * g.in_w, "gemm: gradient patch rows");
+                assert_eq!(k, g.kh * g.kw * g.out_c, "gemm: gradient patch columns");
+                assert!(
+                    n == g.in_c && b_rs == g.out_c && b_cs == g.out_c,
+                    "gemm: kernel view"
+                );
+                (gemm::A_GRAD_PATCHES, Some(g))
             }
             AOperand::PatchesT(g) => {
                 assert_eq!(a.len, g.input_len(), "gemm: patch input length");
@@ -281,14 +313,14 @@ impl<R: Runtime> GpuBackend<R> {
             None => ConvDimsLaunch::new(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0),
         };
         assert!(
-            (k - 1) * b_rs + (n - 1) * b_cs < b.len,
+            matches!(a_op, AOperand::GradPatches(_)) || (k - 1) * b_rs + (n - 1) * b_cs < b.len,
             "gemm: B operand too short"
         );
         if let Some(bias) = bias {
             assert!(bias.len >= n, "gemm: bias shorter than the output columns");
         }
         let u = |v| u32_of("gemm", v);
-        let plane_m = std::env::var("TC_TM").ok().and_then(|v| v.parse().ok()).unwrap_or(gemm::PLANE_M);
+        let plane_m = gemm::PLANE_M;
         // Columns per lane: as many as the output has per lane, up to PLANE_N, so narrow
         // outputs do not leave lanes idle.
         let plane_n = match self.plane {
