@@ -6,9 +6,30 @@ use super::gemm::{gemm, MatRef};
 use super::recycle;
 use crate::geometry::DenseGeom;
 
-/// Output rows per parallel task: enough work per task to amortise the split.
-fn block_rows(inner: usize, cols: usize) -> usize {
-    (32 * 1024 / (inner * cols).max(1)).clamp(8, 4096)
+/// Multiply-accumulates up to which a dense op runs as one GEMM on the calling thread (the
+/// MNIST head, 64 × 1152 × 10, takes about 10 µs: less than a hand-off to the pool).
+const SMALL_MACS: usize = 64 * super::SMALL_WORK;
+
+/// Runs `f(first row, block)` over blocks of whole rows of a `rows_total × cols` output (each
+/// row an `inner`-long dot product per column): in parallel, or as one block on the calling
+/// thread when the work is small.
+fn for_each_block(
+    out: &mut [f32],
+    rows_total: usize,
+    cols: usize,
+    inner: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
+    let macs = rows_total * cols * inner;
+    if macs <= SMALL_MACS {
+        f(0, out);
+        return;
+    }
+    // Enough work per task to amortise the split.
+    let rows = (32 * 1024 / (inner * cols).max(1)).clamp(8, 4096);
+    out.par_chunks_mut(rows * cols)
+        .enumerate()
+        .for_each(|(ci, c)| f(ci * rows, c));
 }
 
 /// `y = x w + bias`.
@@ -24,11 +45,9 @@ pub(crate) fn dense(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &DenseGeom) -
     if let Some(bias) = bias {
         assert_eq!(bias.len(), o, "dense: bias length");
     }
-    let rows = block_rows(i, o);
     let wm = MatRef::row_major(w, i, o);
-    y.par_chunks_mut(rows * o).enumerate().for_each(|(ci, yc)| {
+    for_each_block(&mut y, b, o, i, |r0, yc| {
         let nr = yc.len() / o;
-        let r0 = ci * rows;
         let beta = match bias {
             Some(bias) => {
                 for row in yc.chunks_exact_mut(o) {
@@ -38,12 +57,8 @@ pub(crate) fn dense(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &DenseGeom) -
             }
             None => 0.0,
         };
-        gemm(
-            MatRef::row_major(&x[r0 * i..(r0 + nr) * i], nr, i),
-            wm,
-            beta,
-            yc,
-        );
+        let xr = MatRef::row_major(&x[r0 * i..(r0 + nr) * i], nr, i);
+        gemm(xr, wm, beta, yc);
     });
     y
 }
@@ -57,20 +72,12 @@ pub(crate) fn dense_backward_input(dy: &[f32], w: &[f32], g: &DenseGeom) -> Vec<
     if dx.is_empty() {
         return dx;
     }
-    let rows = block_rows(o, i);
     let wt = MatRef::row_major(w, i, o).t();
-    dx.par_chunks_mut(rows * i)
-        .enumerate()
-        .for_each(|(ci, dc)| {
-            let nr = dc.len() / i;
-            let r0 = ci * rows;
-            gemm(
-                MatRef::row_major(&dy[r0 * o..(r0 + nr) * o], nr, o),
-                wt,
-                0.0,
-                dc,
-            );
-        });
+    for_each_block(&mut dx, b, i, o, |r0, dc| {
+        let nr = dc.len() / i;
+        let dyr = MatRef::row_major(&dy[r0 * o..(r0 + nr) * o], nr, o);
+        gemm(dyr, wt, 0.0, dc);
+    });
     dx
 }
 
@@ -83,22 +90,18 @@ pub(crate) fn dense_backward_weight(x: &[f32], dy: &[f32], g: &DenseGeom) -> Vec
     if dw.is_empty() {
         return dw;
     }
-    let rows = block_rows(b, o);
     let dym = MatRef::row_major(dy, b, o);
-    dw.par_chunks_mut(rows * o)
-        .enumerate()
-        .for_each(|(ci, dc)| {
-            let nr = dc.len() / o;
-            let i0 = ci * rows;
-            // Rows i0..i0 + nr of xᵀ: columns of x, starting at element i0.
-            let xt = MatRef {
-                data: &x[i0.min(x.len())..],
-                rows: nr,
-                cols: b,
-                row_stride: 1,
-                col_stride: i,
-            };
-            gemm(xt, dym, 0.0, dc);
-        });
+    for_each_block(&mut dw, i, o, b, |i0, dc| {
+        let nr = dc.len() / o;
+        // Rows i0..i0 + nr of xᵀ: columns of x, starting at element i0.
+        let xt = MatRef {
+            data: &x[i0.min(x.len())..],
+            rows: nr,
+            cols: b,
+            row_stride: 1,
+            col_stride: i,
+        };
+        gemm(xt, dym, 0.0, dc);
+    });
     dw
 }

@@ -5,19 +5,25 @@ use rayon::prelude::*;
 use super::recycle;
 use crate::dropout::{dropout_keys, dropout_scale, uniform_from_keys};
 
-/// Elements per parallel block; smaller tensors run on the calling thread.
-const BLOCK: usize = 16 * 1024;
+/// Elements per parallel block. Tensors of at most one block run on the calling thread: a
+/// hand-off to the pool and back costs more than the work (see [`super::SMALL_WORK`]).
+pub(crate) const BLOCK: usize = super::SMALL_WORK;
 
 /// `out[i] = f(a[i])`.
 pub(crate) fn map(a: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     let mut out = recycle::dirty(a.len()); // every element written below
-    out.par_chunks_mut(BLOCK)
-        .zip(a.par_chunks(BLOCK))
-        .for_each(|(o, a)| {
-            for (o, &a) in o.iter_mut().zip(a) {
-                *o = f(a);
-            }
-        });
+    let kernel = |o: &mut [f32], a: &[f32]| {
+        for (o, &a) in o.iter_mut().zip(a) {
+            *o = f(a);
+        }
+    };
+    if a.len() <= BLOCK {
+        kernel(&mut out, a);
+    } else {
+        out.par_chunks_mut(BLOCK)
+            .zip(a.par_chunks(BLOCK))
+            .for_each(|(o, a)| kernel(o, a));
+    }
     out
 }
 
@@ -25,13 +31,18 @@ pub(crate) fn map(a: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
 pub(crate) fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "element-wise op: lengths differ");
     let mut out = recycle::dirty(a.len()); // every element written below
-    out.par_chunks_mut(BLOCK)
-        .zip(a.par_chunks(BLOCK).zip(b.par_chunks(BLOCK)))
-        .for_each(|(o, (a, b))| {
-            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                *o = f(a, b);
-            }
-        });
+    let kernel = |o: &mut [f32], a: &[f32], b: &[f32]| {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            *o = f(a, b);
+        }
+    };
+    if a.len() <= BLOCK {
+        kernel(&mut out, a, b);
+    } else {
+        out.par_chunks_mut(BLOCK)
+            .zip(a.par_chunks(BLOCK).zip(b.par_chunks(BLOCK)))
+            .for_each(|(o, (a, b))| kernel(o, a, b));
+    }
     out
 }
 
@@ -68,13 +79,20 @@ pub(crate) fn dropout_mask(len: usize, rate: f32, seed: u64) -> Vec<f32> {
     let (k1, k2) = dropout_keys(seed);
     let scale = dropout_scale(rate);
     let mut out = recycle::dirty(len); // every element written below
-    out.par_chunks_mut(BLOCK).enumerate().for_each(|(ci, o)| {
+    let kernel = |ci: usize, o: &mut [f32]| {
         let i0 = ci * BLOCK;
         for (j, o) in o.iter_mut().enumerate() {
             let u = uniform_from_keys(k1, k2, (i0 + j) as u32);
             *o = if u >= rate { scale } else { 0.0 };
         }
-    });
+    };
+    if len <= BLOCK {
+        kernel(0, &mut out);
+    } else {
+        out.par_chunks_mut(BLOCK)
+            .enumerate()
+            .for_each(|(ci, o)| kernel(ci, o));
+    }
     out
 }
 
@@ -89,17 +107,18 @@ pub(crate) fn bias_grad(dy: &[f32], channels: usize) -> Vec<f32> {
         "bias_grad: length not a multiple of channels"
     );
     let rows_per_block = (BLOCK / channels).max(1);
+    let kernel = |mut acc: Vec<f32>, block: &[f32]| {
+        for row in block.chunks_exact(channels) {
+            for (a, v) in acc.iter_mut().zip(row) {
+                *a += v;
+            }
+        }
+        acc
+    };
+    if dy.len() <= BLOCK {
+        return kernel(vec![0.0f32; channels], dy);
+    }
     dy.par_chunks(rows_per_block * channels)
-        .fold(
-            || vec![0.0f32; channels],
-            |mut acc, block| {
-                for row in block.chunks_exact(channels) {
-                    for (a, v) in acc.iter_mut().zip(row) {
-                        *a += v;
-                    }
-                }
-                acc
-            },
-        )
+        .fold(|| vec![0.0f32; channels], kernel)
         .reduce(|| vec![0.0f32; channels], super::conv::add_into)
 }
