@@ -155,9 +155,7 @@ fn bench_backend<B: Backend>(b: &B, batch: usize, steps: usize) -> Result<(), Cl
         };
         x = y;
     }
-    let relu = time(reps, || b.relu(&x), sync);
     let ce = time(reps, || loss.compute(b, &x, &labels, batch).grad, sync);
     println!("{:<34}{:>10.3}ms", "softmax cross-entropy", ce * 1e3);
-    println!("{:<34}{:>10.3}ms", "relu (final logits)", relu * 1e3);
     Ok(())
 }
