@@ -10,8 +10,8 @@
 mod firmware_harness;
 
 use firmware_harness::{
-    build_qemu_firmware, elf_memory, mnist_macs, qemu_binary, run_firmware, run_qemu, synthetic,
-    work_dir, write_if_changed, PIXELS,
+    build_qemu_firmware, elf_memory, mnist_macs, qemu_binary, run_blob_on_qemu, run_qemu,
+    synthetic, work_dir, write_if_changed, PIXELS,
 };
 use shared::mnist::{MnistInt8, MnistScratchI8};
 
@@ -33,18 +33,13 @@ fn sum(bytes: &[u8]) -> u8 {
 
 #[test]
 fn qemu_firmware_matches_host_int8_bit_for_bit() {
-    let Some(qemu) = qemu_or_skip() else { return };
-    let dir = work_dir();
     let blob = synthetic::int8_blob(BLOB_SEED);
     let digits = synthetic::digits(DIGIT_SEED, DIGITS);
-    let blob_path = dir.join("synthetic_int8.blob");
-    let digits_path = dir.join("synthetic_digits.bin");
-    write_if_changed(&blob_path, &blob).unwrap();
-    write_if_changed(&digits_path, &digits).unwrap();
-
-    let elf = build_qemu_firmware("synthetic", &blob_path, &digits_path)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let run = run_firmware(&qemu, &elf).unwrap_or_else(|e| panic!("{e}"));
+    let Some((elf, run)) =
+        run_blob_on_qemu("synthetic", &blob, &digits).unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
 
     // The host reference: the same `shared` code compiled for x86-64.
     let net = MnistInt8::from_blob(&blob).expect("the synthetic blob is valid on the host");
@@ -91,6 +86,7 @@ fn qemu_firmware_matches_host_int8_bit_for_bit() {
     );
 
     // Figures (a measurement, not a timing: -icount makes them deterministic).
+    let dir = work_dir();
     let macs = mnist_macs();
     let instructions: Vec<f64> = run.predictions.iter().map(|p| p.instructions()).collect();
     let mean = instructions.iter().sum::<f64>() / instructions.len() as f64;

@@ -8,6 +8,8 @@
 //! - [`run_firmware`] runs the ELF under QEMU with `-icount shift=0` and a timeout, and parses
 //!   the plain-text lines into a [`FirmwareRun`].
 //! - [`elf_memory`] reads flash and static RAM use from the ELF's section headers.
+//! - [`run_blob_on_qemu`] does it all for a blob and digits given as bytes (e.g. a host test
+//!   comparing the exported blob's predictions on the device with the host's).
 
 #![allow(dead_code)] // each test binary uses its own subset
 
@@ -418,4 +420,31 @@ pub fn mnist_macs() -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// Writes `blob` and `digits` (raw 784-byte images) under [`work_dir`] as `<name>.blob` and
+/// `<name>_digits.bin`, builds the QEMU firmware with them and runs it. `Ok(None)` when QEMU is
+/// missing and `TINYCONV_SKIP_QEMU=1` (see [`qemu_binary`]).
+pub fn run_blob_on_qemu(
+    name: &str,
+    blob: &[u8],
+    digits: &[u8],
+) -> Result<Option<(FirmwareElf, FirmwareRun)>, String> {
+    let Some(qemu) = qemu_binary()? else {
+        return Ok(None);
+    };
+    if digits.is_empty() || !digits.len().is_multiple_of(PIXELS) {
+        return Err(format!(
+            "{} digit bytes is not a non-empty multiple of {PIXELS}",
+            digits.len()
+        ));
+    }
+    let dir = work_dir();
+    let blob_path = dir.join(format!("{name}.blob"));
+    let digits_path = dir.join(format!("{name}_digits.bin"));
+    write_if_changed(&blob_path, blob)?;
+    write_if_changed(&digits_path, digits)?;
+    let elf = build_qemu_firmware(name, &blob_path, &digits_path)?;
+    let run = run_firmware(&qemu, &elf)?;
+    Ok(Some((elf, run)))
 }
