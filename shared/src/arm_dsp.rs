@@ -6,8 +6,8 @@
 //! stable Rust does not expose `target_feature = "dsp"` to `cfg`). Every function returns exactly
 //! what the portable kernels return: the sums are the same integers (no intermediate can
 //! overflow: |x - zp| ≤ 255, |w| ≤ 128, and a layer's accumulator fits i32 by construction), and
-//! the requantization is the same [`Requant::apply`]. The QEMU firmware test checks this against
-//! the host bit for bit.
+//! the requantization reproduces [`Requant::apply`] exactly (`Channel::apply` says why). The
+//! QEMU firmware test (`tests/tests/firmware_qemu.rs`) checks this against the host bit for bit.
 //!
 //! Operand packing: for four int8 values `v0..v3` in one little-endian word, `SXTB16` gives the
 //! halfword pair `(v0, v2)` and `SXTB16 ..., ROR #8` gives `(v1, v3)`; `SXTAB16` does the same
@@ -143,15 +143,15 @@ pub const QUAD_PATCH: usize = MAX_PATCH / 2;
 /// `words[2 (g N + j)]` holds elements `(4g, 4g + 2)` and the next word `(4g + 1, 4g + 3)`, so
 /// the kernels read all pixels' words for one weight word sequentially. The `L % 4` last
 /// elements of each patch stay in `tail[j]`, as i32.
-struct Patches {
-    words: [u32; PATCH_WORDS],
+struct Patches<const WORDS: usize> {
+    words: [u32; WORDS],
     tail: [[i32; 3]; 4],
 }
 
-impl Patches {
+impl<const WORDS: usize> Patches<WORDS> {
     const fn new() -> Self {
         Self {
-            words: [0; PATCH_WORDS],
+            words: [0; WORDS],
             tail: [[0; 3]; 4],
         }
     }
@@ -239,7 +239,12 @@ fn pack(lo: i32, hi: i32) -> u32 {
 /// Dot products of four patches (`N = 4` layout) with one weight row `w` of `K * K * CI`
 /// bytes: `[a·w, b·w, c·w, d·w]`.
 #[inline(always)]
-fn mac_4x1(p: &Patches, w: &[u8], groups: usize, rest: usize) -> [i32; 4] {
+fn mac_4x1<const WORDS: usize>(
+    p: &Patches<WORDS>,
+    w: &[u8],
+    groups: usize,
+    rest: usize,
+) -> [i32; 4] {
     let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
     let w = &w[..4 * groups + rest];
     if groups > 0 {
@@ -297,8 +302,8 @@ fn mac_4x1(p: &Patches, w: &[u8], groups: usize, rest: usize) -> [i32; 4] {
 /// Dot products of two patches (`N = 2` layout) with two consecutive weight rows of
 /// `K * K * CI` bytes starting at `w` (2 pixels x 2 channels): `[a·w0, a·w1, b·w0, b·w1]`.
 #[inline(always)]
-fn mac_2x2<const K: usize, const CI: usize>(
-    p: &Patches,
+fn mac_2x2<const K: usize, const CI: usize, const WORDS: usize>(
+    p: &Patches<WORDS>,
     w: &[u8],
     groups: usize,
     rest: usize,
@@ -375,7 +380,13 @@ fn mac_2x2<const K: usize, const CI: usize>(
 
 /// Dot product of patch `j` (of an `N`-pixel layout) with one weight row.
 #[inline(always)]
-fn mac_1x1<const N: usize>(p: &Patches, j: usize, w: &[u8], groups: usize, rest: usize) -> i32 {
+fn mac_1x1<const N: usize, const WORDS: usize>(
+    p: &Patches<WORDS>,
+    j: usize,
+    w: &[u8],
+    groups: usize,
+    rest: usize,
+) -> i32 {
     let mut acc = 0i32;
     for (g, q) in w[..4 * groups].chunks_exact(4).enumerate() {
         let at = 2 * (g * N + j);
@@ -393,12 +404,16 @@ fn mac_1x1<const N: usize>(p: &Patches, j: usize, w: &[u8], groups: usize, rest:
 }
 
 /// Channel `c`'s requantization constants, read once per pixel pair.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Channel {
     bias: i32,
     multiplier: i32,
     left: u32,
     right: i32,
+    /// `2^(right - 1)`, or 0 when `right == 0`.
+    round: i32,
+    /// -1 when `right > 0` (negative values then round one further down), else 0.
+    neg_fix: i32,
 }
 
 impl Channel {
@@ -406,32 +421,64 @@ impl Channel {
     fn of<const CO: usize>(rq: &Requant<'_, CO>, c: usize) -> Self {
         let (multiplier, shift) = rq.multiplier_and_shift(c);
         let shift = shift.clamp(-31, 30);
+        let right = (-shift).max(0);
         Self {
             bias: rq.bias(c),
             multiplier,
             left: shift.max(0) as u32,
-            right: (-shift).max(0),
+            right,
+            round: if right > 0 { 1 << (right - 1) } else { 0 },
+            neg_fix: if right > 0 { -1 } else { 0 },
         }
     }
 
-    /// [`Requant::apply`] of `bias + acc`, for the validated multipliers (`>= 0`, so the
-    /// doubling high multiply never saturates): with `p = v * m`, gemmlowp's
-    /// `(p + (p >= 0 ? 2^30 : 1 - 2^30)) / 2^31` (division truncating toward zero) equals
-    /// `(p + 2^30) >> 31` (arithmetic shift) for every `p`, one SMLAL and two shifts.
+    /// [`Requant::apply`] of `bias + acc`, exactly, for the validated multipliers (`>= 0`, so
+    /// the doubling high multiply never saturates).
+    ///
+    /// With `p = v * m`, gemmlowp's `(p + (p >= 0 ? 2^30 : 1 - 2^30)) / 2^31` (division
+    /// truncating toward zero) equals `(p + 2^30) >> 31` (arithmetic shift) for every `p`. When
+    /// `|v| < 2^30` (every accumulator of a sensibly scaled layer) that is `SMMULR(2v, m)`, the
+    /// result has `|high| < 2^30`, and the rounding right shift (half away from zero) is
+    /// `(high + 2^(r-1) - [high < 0]) >> r` without overflow; other values take the 64-bit path.
     #[inline(always)]
     fn apply(self, acc: i32, zero_point: i32, lo: i32, hi: i32) -> i8 {
         let v = self.bias.wrapping_add(acc).wrapping_shl(self.left);
-        let high = ((v as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
-        let r = rounding_divide_by_pot(high, self.right);
-        r.saturating_add(zero_point).clamp(lo, hi) as i8
+        if (v as u32).wrapping_add(1 << 30) < (1 << 31) {
+            let high = smmulr(v << 1, self.multiplier);
+            let r = (high + self.round + ((high >> 31) & self.neg_fix)) >> self.right;
+            (r + zero_point).clamp(lo, hi) as i8
+        } else {
+            let high = ((v as i64 * self.multiplier as i64 + (1 << 30)) >> 31) as i32;
+            let r = rounding_divide_by_pot(high, self.right);
+            r.saturating_add(zero_point).clamp(lo, hi) as i8
+        }
     }
+}
+
+/// `(a * b + 2^31) >> 32`: the rounded high word of the signed 64-bit product.
+#[inline(always)]
+fn smmulr(a: i32, b: i32) -> i32 {
+    let r: i32;
+    // SAFETY: SMMULR (DSP extension, see `smlad`) reads and writes only the named registers and
+    // no flags.
+    unsafe {
+        asm!(
+            "smmulr {r}, {a}, {b}",
+            r = lateout(reg) r,
+            a = in(reg) a,
+            b = in(reg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    r
 }
 
 /// The int8 convolution of [`crate::layers::Conv2d::forward_i8`] (same arguments, same
 /// result). Each output pixel's patch is gathered and unpacked to offset-corrected 16-bit pairs
 /// once, then, for patches of up to [`QUAD_PATCH`] elements, four pixels share each unpacked
-/// weight word (17 instructions per 16 MACs), and for larger ones two pixels by two channels
-/// share loads (CMSIS-NN's `mat_mult_kernel_s8_s16` scheme, 20 instructions per 16 MACs).
+/// weight word (17 instructions per 16 MACs; tiny layers take [`conv2d_small`]'s variant), and
+/// for larger ones two pixels by two channels share loads (CMSIS-NN's `mat_mult_kernel_s8_s16`
+/// scheme, 20 instructions per 16 MACs).
 ///
 /// `x` is the `H x W x CI` input, `out` the `OH x OW x CO` output, both channels-last. Not
 /// inlined, so that each layer's 2,304-byte patch buffer lives in its own stack frame.
@@ -458,10 +505,77 @@ pub fn conv2d<
             "convolution patch larger than arm_dsp::MAX_PATCH"
         )
     };
-    if K * K * CI <= QUAD_PATCH {
+    if K * K * CI <= SMALL_PATCH && CO <= SMALL_CHANNELS {
+        conv2d_small::<H, W, CI, CO, K, S, OH, OW>(weights, (pad_top, pad_left), x, out);
+    } else if K * K * CI <= QUAD_PATCH {
         conv2d_quad::<H, W, CI, CO, K, S, OH, OW>(weights, (pad_top, pad_left), x, out);
     } else {
         conv2d_pair::<H, W, CI, CO, K, S, OH, OW>(weights, (pad_top, pad_left), x, out);
+    }
+}
+
+/// Largest patch handled by [`conv2d_small`].
+pub const SMALL_PATCH: usize = 16;
+/// Most output channels handled by [`conv2d_small`].
+pub const SMALL_CHANNELS: usize = 32;
+
+/// Tiny patches and few channels (e.g. a 3 x 3 x 1 first layer, where each output has only a
+/// few MACs): four pixels per weight word as [`conv2d_quad`], but all channels' sums are taken
+/// first and requantized afterwards channel by channel, so neither loop runs out of registers.
+#[inline(always)]
+fn conv2d_small<
+    const H: usize,
+    const W: usize,
+    const CI: usize,
+    const CO: usize,
+    const K: usize,
+    const S: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    weights: &ConvI8Weights<'_, K, CI, CO>,
+    pad: (usize, usize),
+    x: &[i8],
+    out: &mut [i8],
+) {
+    const SMALL_WORDS: usize = SMALL_PATCH * 2;
+    let len = K * K * CI;
+    let (groups, rest) = (len / 4, len % 4);
+    let kernel = weights.kernel();
+    let rq = weights.requant();
+    let offset = rq.input_offset();
+    let zp = rq.output_zero_point();
+    let (lo, hi) = rq.activation_range();
+    let mut patches = Patches::<SMALL_WORDS>::new();
+    let mut sums = [[0i32; 4]; SMALL_CHANNELS];
+    let mut channels = [Channel::default(); SMALL_CHANNELS];
+    for (c, ch) in channels.iter_mut().enumerate().take(CO) {
+        *ch = Channel::of(rq, c);
+    }
+    let pixels = OH * OW;
+    let mut p = 0;
+    while p < pixels {
+        let n = (pixels - p).min(4);
+        for j in 0..n {
+            patches.fill::<H, W, CI, K, S, 4>(j, x, at::<OW>(p + j), pad, offset);
+        }
+        for (sum, w) in sums.iter_mut().zip(kernel.chunks_exact(len)) {
+            *sum = if n == 4 {
+                mac_4x1(&patches, w, groups, rest)
+            } else {
+                let mut s = [0i32; 4];
+                for (j, v) in s.iter_mut().enumerate().take(n) {
+                    *v = mac_1x1::<4, SMALL_WORDS>(&patches, j, w, groups, rest);
+                }
+                s
+            };
+        }
+        for (j, row) in out[p * CO..(p + n) * CO].chunks_exact_mut(CO).enumerate() {
+            for ((o, sum), ch) in row.iter_mut().zip(&sums).zip(&channels) {
+                *o = ch.apply(sum[j], zp, lo, hi);
+            }
+        }
+        p += n;
     }
 }
 
@@ -495,7 +609,7 @@ fn conv2d_quad<
     let offset = rq.input_offset();
     let zp = rq.output_zero_point();
     let (lo, hi) = rq.activation_range();
-    let mut patches = Patches::new();
+    let mut patches = Patches::<PATCH_WORDS>::new();
     let pixels = OH * OW;
     let mut p = 0;
     while p < pixels {
@@ -513,7 +627,7 @@ fn conv2d_quad<
                 }
             } else {
                 for j in 0..n {
-                    let a = mac_1x1::<4>(&patches, j, w, groups, rest);
+                    let a = mac_1x1::<4, PATCH_WORDS>(&patches, j, w, groups, rest);
                     out[(p + j) * CO + c] = ch.apply(a, zp, lo, hi);
                 }
             }
@@ -546,7 +660,7 @@ fn conv2d_pair<
     let offset = rq.input_offset();
     let zp = rq.output_zero_point();
     let (lo, hi) = rq.activation_range();
-    let mut patches = Patches::new();
+    let mut patches = Patches::<PATCH_WORDS>::new();
     let pixels = OH * OW;
     let mut p = 0;
     while p < pixels {
@@ -559,7 +673,8 @@ fn conv2d_pair<
         while c + 1 < CO {
             let (k0, k1) = (Channel::of(rq, c), Channel::of(rq, c + 1));
             if two {
-                let [a0, a1, b0, b1] = mac_2x2::<K, CI>(&patches, &kernel[c * len..], groups, rest);
+                let [a0, a1, b0, b1] =
+                    mac_2x2::<K, CI, PATCH_WORDS>(&patches, &kernel[c * len..], groups, rest);
                 out[p * CO + c] = k0.apply(a0, zp, lo, hi);
                 out[p * CO + c + 1] = k1.apply(a1, zp, lo, hi);
                 out[(p + 1) * CO + c] = k0.apply(b0, zp, lo, hi);
@@ -567,19 +682,37 @@ fn conv2d_pair<
             } else {
                 let w0 = &kernel[c * len..(c + 1) * len];
                 let w1 = &kernel[(c + 1) * len..(c + 2) * len];
-                out[p * CO + c] = k0.apply(mac_1x1::<2>(&patches, 0, w0, groups, rest), zp, lo, hi);
-                out[p * CO + c + 1] =
-                    k1.apply(mac_1x1::<2>(&patches, 0, w1, groups, rest), zp, lo, hi);
+                out[p * CO + c] = k0.apply(
+                    mac_1x1::<2, PATCH_WORDS>(&patches, 0, w0, groups, rest),
+                    zp,
+                    lo,
+                    hi,
+                );
+                out[p * CO + c + 1] = k1.apply(
+                    mac_1x1::<2, PATCH_WORDS>(&patches, 0, w1, groups, rest),
+                    zp,
+                    lo,
+                    hi,
+                );
             }
             c += 2;
         }
         if c < CO {
             let k = Channel::of(rq, c);
             let w = &kernel[c * len..(c + 1) * len];
-            out[p * CO + c] = k.apply(mac_1x1::<2>(&patches, 0, w, groups, rest), zp, lo, hi);
+            out[p * CO + c] = k.apply(
+                mac_1x1::<2, PATCH_WORDS>(&patches, 0, w, groups, rest),
+                zp,
+                lo,
+                hi,
+            );
             if two {
-                out[(p + 1) * CO + c] =
-                    k.apply(mac_1x1::<2>(&patches, 1, w, groups, rest), zp, lo, hi);
+                out[(p + 1) * CO + c] = k.apply(
+                    mac_1x1::<2, PATCH_WORDS>(&patches, 1, w, groups, rest),
+                    zp,
+                    lo,
+                    hi,
+                );
             }
         }
         p += if two { 2 } else { 1 };
