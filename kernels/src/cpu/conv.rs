@@ -70,6 +70,36 @@ fn copy(dst: &mut [f32], src: &[f32]) {
     }
 }
 
+/// For `t in 0..run`: `dst[t * ld..][..len] = src[t * step..][..len]`, the kernel rows of a
+/// run of pixels along an output row. Lengths up to 8 (a kernel row of 1-2 channels) are
+/// monomorphised into fixed-size moves.
+fn copy_run(dst: &mut [f32], ld: usize, src: &[f32], step: usize, len: usize, run: usize) {
+    #[inline(always)]
+    fn fixed<const N: usize>(dst: &mut [f32], ld: usize, src: &[f32], step: usize, run: usize) {
+        for t in 0..run {
+            let d: &mut [f32; N] = (&mut dst[t * ld..t * ld + N])
+                .try_into()
+                .expect("N elements");
+            *d = src[t * step..t * step + N].try_into().expect("N elements");
+        }
+    }
+    match len {
+        1 => fixed::<1>(dst, ld, src, step, run),
+        2 => fixed::<2>(dst, ld, src, step, run),
+        3 => fixed::<3>(dst, ld, src, step, run),
+        4 => fixed::<4>(dst, ld, src, step, run),
+        5 => fixed::<5>(dst, ld, src, step, run),
+        6 => fixed::<6>(dst, ld, src, step, run),
+        7 => fixed::<7>(dst, ld, src, step, run),
+        8 => fixed::<8>(dst, ld, src, step, run),
+        _ => {
+            for t in 0..run {
+                dst[t * ld..t * ld + len].copy_from_slice(&src[t * step..t * step + len]);
+            }
+        }
+    }
+}
+
 /// An output pixel `(image, row, column)`, stepped through in row-major order without a
 /// division per step (three divisions per im2col row were a visible cost at K = 9).
 #[derive(Clone, Copy)]
@@ -125,6 +155,18 @@ fn im2col(x: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, cols: &mut [f32], l
             let iy = (px.oy * g.stride_h + ky) as isize - pt;
             let src_row = (iy >= 0 && iy < g.in_h as isize)
                 .then(|| &img[iy as usize * g.in_w * ic..(iy as usize + 1) * g.in_w * ic]);
+            // The whole run inside the image horizontally (always, with valid padding): one
+            // fixed-length copy per pixel.
+            let first_ix = (px.ox * g.stride_w) as isize - pl;
+            let last_ix = ((px.ox + run - 1) * g.stride_w) as isize - pl;
+            if let Some(src_row) =
+                src_row.filter(|_| first_ix >= 0 && last_ix + g.kw as isize <= g.in_w as isize)
+            {
+                let run_src = &src_row[first_ix as usize * ic..];
+                let run_dst = &mut cols[r * ld + ky * row_len..];
+                copy_run(run_dst, ld, run_src, g.stride_w * ic, row_len, run);
+                continue;
+            }
             for t in 0..run {
                 let d0 = (r + t) * ld + ky * row_len;
                 let dst_row = &mut cols[d0..d0 + row_len];
