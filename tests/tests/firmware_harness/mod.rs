@@ -101,23 +101,14 @@ pub struct FirmwareElf {
     pub path: PathBuf,
 }
 
-/// Builds the QEMU firmware (`cargo build --release --features qemu` in `firmware/`) embedding
-/// the blob at `blob` and the raw 784-byte digits at `digits`; `name` names the private ELF
-/// copy under [`work_dir`].
-pub fn build_qemu_firmware(name: &str, blob: &Path, digits: &Path) -> Result<FirmwareElf, String> {
-    let _guard = FIRMWARE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let target = firmware_target_dir();
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(firmware_dir())
-        .args([
-            "build",
-            "--release",
-            "--no-default-features",
-            "--features",
-            "qemu",
-            "--target-dir",
-        ])
-        .arg(&target)
+/// Runs `cargo <args>` in `firmware/` with its own target directory, embedding the blob at
+/// `blob` and the raw 784-byte digits at `digits`; the outer run's target settings are dropped.
+pub fn firmware_cargo(args: &[&str], blob: &Path, digits: &Path) -> Result<(), String> {
+    let output = Command::new("cargo")
+        .current_dir(firmware_dir())
+        .args(args)
+        .arg("--target-dir")
+        .arg(firmware_target_dir())
         .env("TINYCONV_BLOB", blob)
         .env("TINYCONV_DIGITS", digits)
         // The outer run's settings are for the host workspace, not for this one.
@@ -127,18 +118,38 @@ pub fn build_qemu_firmware(name: &str, blob: &Path, digits: &Path) -> Result<Fir
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("TINYCONV_DIGIT_LABELS")
-        .env_remove("TINYCONV_DIGIT_COUNT");
-    let output = cmd
+        .env_remove("TINYCONV_DIGIT_COUNT")
         .output()
         .map_err(|e| format!("running cargo in {}: {e}", firmware_dir().display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "firmware build failed ({}):\n{}",
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`cargo {}` in firmware/ failed ({}):\n{}",
+            args.join(" "),
             output.status,
             String::from_utf8_lossy(&output.stderr)
-        ));
+        ))
     }
-    let built = target
+}
+
+/// Builds the QEMU firmware (`cargo build --release --no-default-features --features qemu` in
+/// `firmware/`) embedding the blob at `blob` and the raw 784-byte digits at `digits`; `name`
+/// names the private ELF copy under [`work_dir`].
+pub fn build_qemu_firmware(name: &str, blob: &Path, digits: &Path) -> Result<FirmwareElf, String> {
+    let _guard = FIRMWARE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    firmware_cargo(
+        &[
+            "build",
+            "--release",
+            "--no-default-features",
+            "--features",
+            "qemu",
+        ],
+        blob,
+        digits,
+    )?;
+    let built = firmware_target_dir()
         .join("thumbv7em-none-eabihf")
         .join("release")
         .join("firmware");
