@@ -199,3 +199,48 @@ fn experiment_writes_model_history_plots_and_report() {
     };
     assert!(train_cats_vs_dogs(&CpuBackend::new(), &small).is_err());
 }
+
+#[test]
+fn without_augmentation_it_trains_exactly_like_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    halves(&tmp.path().join("train"), 10, 12, 5);
+    let opts = ImageFolderOptions {
+        image_size: (12, 12),
+        ..Default::default()
+    };
+    let train = image_dataset_from_directory(&tmp.path().join("train"), &opts).unwrap();
+    let build = || {
+        Sequential::new(Shape::image(12, 12, 3))
+            .add(Rescaling::new(1.0 / 255.0, 0.0))
+            .add(Conv2D::new(4, 3).activation(Relu))
+            .add(Flatten)
+            .add(host::layers::Dropout::new(0.3))
+            .add(Dense::new(1).activation(Sigmoid))
+            .build(9)
+            .unwrap()
+    };
+    let be = CpuBackend::new();
+    let cfg = FitConfig {
+        epochs: 3,
+        batch_size: 6,
+        seed: 2,
+        verbose: false,
+        ..Default::default()
+    };
+    let (mut a, mut b) = (build(), build());
+    let ha = host::train::fit(&be, &mut a, &train.data, Some(&train.data), &cfg, &mut []).unwrap();
+    let hb = fit_augmented(
+        &be,
+        &mut b,
+        &train.data,
+        Some(&train.data),
+        &cfg,
+        None,
+        &mut [],
+    )
+    .unwrap();
+    assert_eq!(ha.loss, hb.loss);
+    assert_eq!(ha.accuracy, hb.accuracy);
+    assert_eq!(ha.val_loss, hb.val_loss);
+    assert_eq!(a.params(), b.params());
+}
