@@ -73,7 +73,9 @@ impl CpuBackend {
         CpuBackend { pool: None }
     }
 
-    /// A backend on a pool of its own of `threads` threads (0: rayon's default count).
+    /// A backend on a pool of its own of `threads` threads (0: rayon's default count). Ops
+    /// too small to split (element-wise ops and optimiser updates of at most 16 Ki elements,
+    /// dense layers of at most 1 Mi multiply-adds) run on the calling thread instead.
     pub fn with_threads(threads: usize) -> Result<Self, CpuBackendError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -93,12 +95,22 @@ impl CpuBackend {
         }
     }
 
-    /// Runs an op of `work` elements on this backend's pool; small ops run on the calling
-    /// thread, where they do not touch the pool at all.
-    fn run<R: Send>(&self, work: usize, f: impl FnOnce() -> R + Send) -> R {
+    /// Runs an op on this backend's pool.
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
-            Some(p) if work > SMALL_WORK => p.install(f),
-            _ => f(),
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+
+    /// Runs an op of `work` elements that runs on the calling thread when `work` is at most
+    /// [`SMALL_WORK`] (element-wise ops, optimisers, small dense layers): then it does not
+    /// touch the pool at all.
+    fn run_sized<R: Send>(&self, work: usize, f: impl FnOnce() -> R + Send) -> R {
+        if work <= SMALL_WORK {
+            f()
+        } else {
+            self.run(f)
         }
     }
 }
@@ -142,38 +154,30 @@ impl Backend for CpuBackend {
         bias: Option<&CpuTensor>,
         g: &Conv2dGeom,
     ) -> CpuTensor {
-        CpuTensor(self.run(g.output_len(), || {
-            conv::conv2d(&x.0, &w.0, bias.map(|b| b.as_slice()), g)
-        }))
+        CpuTensor(self.run(|| conv::conv2d(&x.0, &w.0, bias.map(|b| b.as_slice()), g)))
     }
     fn conv2d_backward_input(&self, dy: &CpuTensor, w: &CpuTensor, g: &Conv2dGeom) -> CpuTensor {
-        CpuTensor(self.run(g.input_len(), || {
-            conv::conv2d_backward_input(&dy.0, &w.0, g)
-        }))
+        CpuTensor(self.run(|| conv::conv2d_backward_input(&dy.0, &w.0, g)))
     }
     fn conv2d_backward_weight(&self, x: &CpuTensor, dy: &CpuTensor, g: &Conv2dGeom) -> CpuTensor {
-        CpuTensor(self.run(g.output_len(), || {
-            conv::conv2d_backward_weight(&x.0, &dy.0, g)
-        }))
+        CpuTensor(self.run(|| conv::conv2d_backward_weight(&x.0, &dy.0, g)))
     }
     fn bias_grad(&self, dy: &CpuTensor, channels: usize) -> CpuTensor {
-        CpuTensor(self.run(dy.0.len(), || elementwise::bias_grad(&dy.0, channels)))
+        CpuTensor(self.run_sized(dy.0.len(), || elementwise::bias_grad(&dy.0, channels)))
     }
 
     fn max_pool2d(&self, x: &CpuTensor, g: &Pool2dGeom) -> (CpuTensor, CpuIndex) {
-        let (y, i) = self.run(g.input_len(), || pool::max_pool2d(&x.0, g));
+        let (y, i) = self.run(|| pool::max_pool2d(&x.0, g));
         (CpuTensor(y), CpuIndex(i))
     }
     fn max_pool2d_backward(&self, dy: &CpuTensor, argmax: &CpuIndex, g: &Pool2dGeom) -> CpuTensor {
-        CpuTensor(self.run(g.input_len(), || {
-            pool::max_pool2d_backward(&dy.0, &argmax.0, g)
-        }))
+        CpuTensor(self.run(|| pool::max_pool2d_backward(&dy.0, &argmax.0, g)))
     }
     fn avg_pool2d(&self, x: &CpuTensor, g: &Pool2dGeom) -> CpuTensor {
-        CpuTensor(self.run(g.input_len(), || pool::avg_pool2d(&x.0, g)))
+        CpuTensor(self.run(|| pool::avg_pool2d(&x.0, g)))
     }
     fn avg_pool2d_backward(&self, dy: &CpuTensor, g: &Pool2dGeom) -> CpuTensor {
-        CpuTensor(self.run(g.input_len(), || pool::avg_pool2d_backward(&dy.0, g)))
+        CpuTensor(self.run(|| pool::avg_pool2d_backward(&dy.0, g)))
     }
 
     fn dense(
@@ -183,42 +187,42 @@ impl Backend for CpuBackend {
         bias: Option<&CpuTensor>,
         g: &DenseGeom,
     ) -> CpuTensor {
-        CpuTensor(self.run(g.batch * g.inputs * g.outputs / 64, || {
+        CpuTensor(self.run_sized(g.batch * g.inputs * g.outputs / 64, || {
             dense::dense(&x.0, &w.0, bias.map(|b| b.as_slice()), g)
         }))
     }
     fn dense_backward_input(&self, dy: &CpuTensor, w: &CpuTensor, g: &DenseGeom) -> CpuTensor {
-        CpuTensor(self.run(g.batch * g.inputs * g.outputs / 64, || {
+        CpuTensor(self.run_sized(g.batch * g.inputs * g.outputs / 64, || {
             dense::dense_backward_input(&dy.0, &w.0, g)
         }))
     }
     fn dense_backward_weight(&self, x: &CpuTensor, dy: &CpuTensor, g: &DenseGeom) -> CpuTensor {
-        CpuTensor(self.run(g.batch * g.inputs * g.outputs / 64, || {
+        CpuTensor(self.run_sized(g.batch * g.inputs * g.outputs / 64, || {
             dense::dense_backward_weight(&x.0, &dy.0, g)
         }))
     }
 
     fn relu(&self, x: &CpuTensor) -> CpuTensor {
-        CpuTensor(self.run(x.0.len(), || elementwise::relu(&x.0)))
+        CpuTensor(self.run_sized(x.0.len(), || elementwise::relu(&x.0)))
     }
     fn relu_backward(&self, y: &CpuTensor, dy: &CpuTensor) -> CpuTensor {
-        CpuTensor(self.run(y.0.len(), || elementwise::relu_backward(&y.0, &dy.0)))
+        CpuTensor(self.run_sized(y.0.len(), || elementwise::relu_backward(&y.0, &dy.0)))
     }
     fn scale_shift(&self, x: &CpuTensor, scale: f32, offset: f32) -> CpuTensor {
-        CpuTensor(self.run(x.0.len(), || elementwise::map(&x.0, |v| v * scale + offset)))
+        CpuTensor(self.run_sized(x.0.len(), || elementwise::map(&x.0, |v| v * scale + offset)))
     }
     fn mul(&self, a: &CpuTensor, b: &CpuTensor) -> CpuTensor {
-        CpuTensor(self.run(a.0.len(), || elementwise::zip_map(&a.0, &b.0, |a, b| a * b)))
+        CpuTensor(self.run_sized(a.0.len(), || elementwise::zip_map(&a.0, &b.0, |a, b| a * b)))
     }
     fn dropout_mask(&self, len: usize, rate: f32, seed: u64) -> CpuTensor {
-        CpuTensor(self.run(len, || elementwise::dropout_mask(len, rate, seed)))
+        CpuTensor(self.run_sized(len, || elementwise::dropout_mask(len, rate, seed)))
     }
 
     fn softmax(&self, logits: &CpuTensor, batch: usize, classes: usize) -> CpuTensor {
         CpuTensor(loss::softmax(&logits.0, batch, classes))
     }
     fn sigmoid(&self, x: &CpuTensor) -> CpuTensor {
-        CpuTensor(self.run(x.0.len(), || elementwise::map(&x.0, elementwise::sigmoid1)))
+        CpuTensor(self.run_sized(x.0.len(), || elementwise::map(&x.0, elementwise::sigmoid1)))
     }
     fn softmax_cross_entropy(
         &self,
@@ -251,7 +255,7 @@ impl Backend for CpuBackend {
     }
 
     fn affine_resample(&self, x: &CpuTensor, g: &ImageGeom, transforms: &[[f32; 6]]) -> CpuTensor {
-        CpuTensor(self.run(g.len(), || resample::affine_resample(&x.0, g, transforms)))
+        CpuTensor(self.run(|| resample::affine_resample(&x.0, g, transforms)))
     }
 
     fn rmsprop_update(
@@ -263,7 +267,7 @@ impl Backend for CpuBackend {
         rho: f32,
         eps: f32,
     ) {
-        self.run(grad.0.len(), || {
+        self.run_sized(grad.0.len(), || {
             optim::rmsprop_update(&mut param.0, &grad.0, &mut velocity.0, lr, rho, eps)
         })
     }
@@ -279,7 +283,7 @@ impl Backend for CpuBackend {
         eps: f32,
         t: u32,
     ) {
-        self.run(grad.0.len(), || {
+        self.run_sized(grad.0.len(), || {
             optim::adam_update(
                 &mut param.0,
                 &grad.0,
