@@ -55,8 +55,10 @@ pub(crate) const TILE_N: usize = 4;
 /// Cube of [`gemm_tile`]: invocations along columns and rows.
 pub(crate) const TILE_CUBE: (u32, u32) = (8, 8);
 
-/// Rows per plane in [`gemm_plane`].
+/// Rows per plane in [`gemm_plane`] for planes of fewer than 32 lanes.
 pub(crate) const PLANE_M: usize = 32;
+/// Rows per plane in [`gemm_plane`] for planes of 32 lanes or more.
+pub(crate) const PLANE_M_WIDE: usize = 8;
 /// Most columns per lane in [`gemm_plane`].
 pub(crate) const PLANE_N: usize = 8;
 /// Planes per cube in [`gemm_plane`] (stacked along rows).
@@ -294,14 +296,27 @@ pub(crate) fn gemm_plane<F: Float + CubeElement>(
                 av[i] = select(ok, a[addr as usize], F::new(0.0));
             }
         }
+        // (ky·kw + kx, o) of k0, for the kernel operand of A_GRAD_PATCHES.
+        let mut g_kyx = 0u32;
+        let mut g_o = 0u32;
+        if comptime!(a_mode == A_GRAD_PATCHES) {
+            g_kyx = k0 / b_rs;
+            g_o = k0 % b_rs;
+        }
         #[unroll]
         for s in 0..p {
             let kk = select(k0 + (s as u32) < k_hi, k0 + (s as u32), k_hi - 1);
             let mut ks = kk * b_rs;
             if comptime!(a_mode == A_GRAD_PATCHES) {
                 // B(k = (ky, kx, o), c) = w[ky, kx, c, o]: (ky, kx) block, then o; the column
-                // offset c · out_c is in b_off.
-                ks = (kk / b_rs) * (d.in_c * b_rs) + kk % b_rs;
+                // offset c · out_c is in b_off. (g_kyx, g_o) walks k0 + s without dividing;
+                // past k_hi it reads weight 0's block (finite, multiplied by a zero A).
+                ks = select(k0 + (s as u32) < k_hi, g_kyx * (d.in_c * b_rs) + g_o, 0u32);
+                g_o += 1;
+                while g_o >= b_rs {
+                    g_o -= b_rs;
+                    g_kyx += 1;
+                }
             }
             #[unroll]
             for j in 0..tn {
