@@ -236,6 +236,29 @@ fn pack(lo: i32, hi: i32) -> u32 {
     (lo as u32 & 0xFFFF) | ((hi as u32) << 16)
 }
 
+/// One group step of [`mac_4x1`]: a weight word (4 MACs) against four pixels' patch words.
+macro_rules! mac_4x1_step {
+    () => {
+        concat!(
+            "ldr {t}, [{w}], #4\n",
+            "sxtb16 {e}, {t}\n",
+            "sxtb16 {t}, {t}, ror #8\n",
+            "ldrd {p0}, {p1}, [{pa}], #8\n",
+            "smlad {a0}, {p0}, {e}, {a0}\n",
+            "smlad {a0}, {p1}, {t}, {a0}\n",
+            "ldrd {p0}, {p1}, [{pa}], #8\n",
+            "smlad {a1}, {p0}, {e}, {a1}\n",
+            "smlad {a1}, {p1}, {t}, {a1}\n",
+            "ldrd {p0}, {p1}, [{pa}], #8\n",
+            "smlad {a2}, {p0}, {e}, {a2}\n",
+            "smlad {a2}, {p1}, {t}, {a2}\n",
+            "ldrd {p0}, {p1}, [{pa}], #8\n",
+            "smlad {a3}, {p0}, {e}, {a3}\n",
+            "smlad {a3}, {p1}, {t}, {a3}\n",
+        )
+    };
+}
+
 /// Dot products of four patches (`N = 4` layout) with one weight row `w` of `K * K * CI`
 /// bytes: `[a·w, b·w, c·w, d·w]`.
 #[inline(always)]
@@ -249,44 +272,56 @@ fn mac_4x1<const WORDS: usize>(
     let w = &w[..4 * groups + rest];
     if groups > 0 {
         let words = &p.words[..8 * groups];
-        let end = w[4 * groups..].as_ptr();
-        // SAFETY: the loop runs `groups` times (groups > 0; `w` advances by 4 up to `end`), reading
-        // weight bytes `w[..4 * groups]` (unaligned LDR is allowed on ARMv7-M) and the 8 * groups
-        // patch words of `words` (u32-aligned, as LDRD needs on ARMv7-M), both bounds-checked by
-        // the slicing above. Only the named registers and the flags (CMP) change; no stack use.
-        unsafe {
-            asm!(
-                "2:",
-                "ldr {t}, [{w}], #4",
-                "sxtb16 {e}, {t}",
-                "sxtb16 {t}, {t}, ror #8",
-                "ldrd {p0}, {p1}, [{pa}], #8",
-                "smlad {a0}, {p0}, {e}, {a0}",
-                "smlad {a0}, {p1}, {t}, {a0}",
-                "ldrd {p0}, {p1}, [{pa}], #8",
-                "smlad {a1}, {p0}, {e}, {a1}",
-                "smlad {a1}, {p1}, {t}, {a1}",
-                "ldrd {p0}, {p1}, [{pa}], #8",
-                "smlad {a2}, {p0}, {e}, {a2}",
-                "smlad {a2}, {p1}, {t}, {a2}",
-                "ldrd {p0}, {p1}, [{pa}], #8",
-                "smlad {a3}, {p0}, {e}, {a3}",
-                "smlad {a3}, {p1}, {t}, {a3}",
-                "cmp {w}, {end}",
-                "bne 2b",
-                w = inout(reg) w.as_ptr() => _,
-                pa = inout(reg) words.as_ptr() => _,
-                end = in(reg) end,
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                a2 = inout(reg) a2,
-                a3 = inout(reg) a3,
-                t = out(reg) _,
-                e = out(reg) _,
-                p0 = out(reg) _,
-                p1 = out(reg) _,
-                options(nostack, readonly),
-            );
+        let mut wp = w.as_ptr();
+        let mut pp = words.as_ptr();
+        // SAFETY (both blocks): together they run `groups` group steps (one here when `groups` is
+        // odd, then two per loop iteration until `wp` reaches `end`), each reading the next weight
+        // word of `w[..4 * groups]` (unaligned LDR is allowed on ARMv7-M) and the next 8 patch
+        // words of `words` (u32-aligned, as LDRD needs on ARMv7-M), both bounds-checked by the
+        // slicing above. Only the named registers and the flags (CMP) change; no stack use.
+        if groups % 2 == 1 {
+            // SAFETY: see above.
+            unsafe {
+                asm!(
+                    mac_4x1_step!(),
+                    w = inout(reg) wp,
+                    pa = inout(reg) pp,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    a2 = inout(reg) a2,
+                    a3 = inout(reg) a3,
+                    t = out(reg) _,
+                    e = out(reg) _,
+                    p0 = out(reg) _,
+                    p1 = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        if groups >= 2 {
+            let end = w[4 * groups..].as_ptr();
+            // SAFETY: see above.
+            unsafe {
+                asm!(
+                    "2:",
+                    mac_4x1_step!(),
+                    mac_4x1_step!(),
+                    "cmp {w}, {end}",
+                    "bne 2b",
+                    w = inout(reg) wp => _,
+                    pa = inout(reg) pp => _,
+                    end = in(reg) end,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    a2 = inout(reg) a2,
+                    a3 = inout(reg) a3,
+                    t = out(reg) _,
+                    e = out(reg) _,
+                    p0 = out(reg) _,
+                    p1 = out(reg) _,
+                    options(nostack, readonly),
+                );
+            }
         }
     }
     for k in 0..rest {
@@ -297,6 +332,33 @@ fn mac_4x1<const WORDS: usize>(
         a3 = a3.wrapping_add(p.tail[3][k] * v);
     }
     [a0, a1, a2, a3]
+}
+
+/// One group step of [`mac_2x2`]: two channels' weight words (`len` bytes apart) against two
+/// pixels' patch words.
+macro_rules! mac_2x2_step {
+    () => {
+        concat!(
+            "ldr {t1}, [{w}, #{len}]\n",
+            "ldr {t0}, [{w}], #4\n",
+            "sxtb16 {e0}, {t0}\n",
+            "sxtb16 {t0}, {t0}, ror #8\n",
+            "sxtb16 {e1}, {t1}\n",
+            "sxtb16 {t1}, {t1}, ror #8\n",
+            "ldr {p}, [{pa}, #8]\n",
+            "smlad {b0}, {p}, {e0}, {b0}\n",
+            "smlad {b1}, {p}, {e1}, {b1}\n",
+            "ldr {p}, [{pa}, #12]\n",
+            "smlad {b0}, {p}, {t0}, {b0}\n",
+            "smlad {b1}, {p}, {t1}, {b1}\n",
+            "ldr {p}, [{pa}, #4]\n",
+            "smlad {a0}, {p}, {t0}, {a0}\n",
+            "smlad {a1}, {p}, {t1}, {a1}\n",
+            "ldr {p}, [{pa}], #16\n",
+            "smlad {a0}, {p}, {e0}, {a0}\n",
+            "smlad {a1}, {p}, {e1}, {a1}\n",
+        )
+    };
 }
 
 /// Dot products of two patches (`N = 2` layout) with two consecutive weight rows of
@@ -319,50 +381,61 @@ fn mac_2x2<const K: usize, const CI: usize, const WORDS: usize>(
     let w = &w[..2 * len];
     if groups > 0 {
         let words = &p.words[..4 * groups];
-        let end = w[4 * groups..].as_ptr();
-        // SAFETY: the loop runs `groups` times (groups > 0; `w` advances by 4 up to `end`). It
-        // reads weight bytes `w[..4 * groups]` and `w[len..len + 4 * groups]` (inside `w`, whose
-        // length 2 * len is checked by the slicing above, as 4 * groups <= len; unaligned LDR is
-        // allowed on ARMv7-M) and the 4 * groups patch words of `words`. Only the named
-        // registers and the flags (CMP) change; no stack use.
-        unsafe {
-            asm!(
-                "2:",
-                "ldr {t1}, [{w}, #{len}]",
-                "ldr {t0}, [{w}], #4",
-                "sxtb16 {e0}, {t0}",
-                "sxtb16 {t0}, {t0}, ror #8",
-                "sxtb16 {e1}, {t1}",
-                "sxtb16 {t1}, {t1}, ror #8",
-                "ldr {p}, [{pa}, #8]",
-                "smlad {b0}, {p}, {e0}, {b0}",
-                "smlad {b1}, {p}, {e1}, {b1}",
-                "ldr {p}, [{pa}, #12]",
-                "smlad {b0}, {p}, {t0}, {b0}",
-                "smlad {b1}, {p}, {t1}, {b1}",
-                "ldr {p}, [{pa}, #4]",
-                "smlad {a0}, {p}, {t0}, {a0}",
-                "smlad {a1}, {p}, {t1}, {a1}",
-                "ldr {p}, [{pa}], #16",
-                "smlad {a0}, {p}, {e0}, {a0}",
-                "smlad {a1}, {p}, {e1}, {a1}",
-                "cmp {w}, {end}",
-                "bne 2b",
-                w = inout(reg) w.as_ptr() => _,
-                pa = inout(reg) words.as_ptr() => _,
-                end = in(reg) end,
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                b0 = inout(reg) b0,
-                b1 = inout(reg) b1,
-                t0 = out(reg) _,
-                t1 = out(reg) _,
-                e0 = out(reg) _,
-                e1 = out(reg) _,
-                p = out(reg) _,
-                len = const K * K * CI,
-                options(nostack, readonly),
-            );
+        let mut wp = w.as_ptr();
+        let mut pp = words.as_ptr();
+        // SAFETY (both blocks): together they run `groups` group steps (one here when `groups` is
+        // odd, then two per loop iteration until `wp` reaches `end`). Each reads the next weight
+        // words of `w[..4 * groups]` and `w[len..len + 4 * groups]` (inside `w`, whose length
+        // 2 * len is checked by the slicing above, as 4 * groups <= len; unaligned LDR is allowed
+        // on ARMv7-M) and the next 4 patch words of `words`. Only the named registers and the
+        // flags (CMP, SMLAD's Q) change; no stack use.
+        if groups % 2 == 1 {
+            // SAFETY: see above.
+            unsafe {
+                asm!(
+                    mac_2x2_step!(),
+                    w = inout(reg) wp,
+                    pa = inout(reg) pp,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    b0 = inout(reg) b0,
+                    b1 = inout(reg) b1,
+                    t0 = out(reg) _,
+                    t1 = out(reg) _,
+                    e0 = out(reg) _,
+                    e1 = out(reg) _,
+                    p = out(reg) _,
+                    len = const K * K * CI,
+                    options(nostack, readonly),
+                );
+            }
+        }
+        if groups >= 2 {
+            let end = w[4 * groups..].as_ptr();
+            // SAFETY: see above.
+            unsafe {
+                asm!(
+                    "2:",
+                    mac_2x2_step!(),
+                    mac_2x2_step!(),
+                    "cmp {w}, {end}",
+                    "bne 2b",
+                    w = inout(reg) wp => _,
+                    pa = inout(reg) pp => _,
+                    end = in(reg) end,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    b0 = inout(reg) b0,
+                    b1 = inout(reg) b1,
+                    t0 = out(reg) _,
+                    t1 = out(reg) _,
+                    e0 = out(reg) _,
+                    e1 = out(reg) _,
+                    p = out(reg) _,
+                    len = const K * K * CI,
+                    options(nostack, readonly),
+                );
+            }
         }
     }
     for k in 0..rest {
@@ -476,9 +549,9 @@ fn smmulr(a: i32, b: i32) -> i32 {
 /// The int8 convolution of [`crate::layers::Conv2d::forward_i8`] (same arguments, same
 /// result). Each output pixel's patch is gathered and unpacked to offset-corrected 16-bit pairs
 /// once, then, for patches of up to [`QUAD_PATCH`] elements, four pixels share each unpacked
-/// weight word (17 instructions per 16 MACs; tiny layers take [`conv2d_small`]'s variant), and
-/// for larger ones two pixels by two channels share loads (CMSIS-NN's `mat_mult_kernel_s8_s16`
-/// scheme, 20 instructions per 16 MACs).
+/// weight word (16 instructions per 16 MACs, the loop unrolled twice; tiny layers take
+/// [`conv2d_small`]'s variant), and for larger ones two pixels by two channels share loads
+/// (CMSIS-NN's `mat_mult_kernel_s8_s16` scheme, 19 instructions per 16 MACs).
 ///
 /// `x` is the `H x W x CI` input, `out` the `OH x OW x CO` output, both channels-last. Not
 /// inlined, so that each layer's 2,304-byte patch buffer lives in its own stack frame.
