@@ -318,16 +318,20 @@ pub(crate) fn gemm_plane<F: Float + CubeElement>(
                     g_kyx += 1;
                 }
             }
-            #[unroll]
-            for j in 0..tn {
-                bv[j] = b[(ks + b_off[j]) as usize];
-            }
-            #[unroll]
-            for i in 0..tm {
-                let a_s = plane_broadcast(av[i], s as u32);
+            // Uniform over the plane (k0 is): the tail chunk skips the loads and
+            // multiply-adds of k past the end (conv1 has k = 9: 7 of 16 steps).
+            if k0 + (s as u32) < k_hi {
                 #[unroll]
                 for j in 0..tn {
-                    acc[i * tn + j] += a_s * bv[j];
+                    bv[j] = b[(ks + b_off[j]) as usize];
+                }
+                #[unroll]
+                for i in 0..tm {
+                    let a_s = plane_broadcast(av[i], s as u32);
+                    #[unroll]
+                    for j in 0..tn {
+                        acc[i * tn + j] += a_s * bv[j];
+                    }
                 }
             }
         }
