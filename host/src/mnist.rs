@@ -170,7 +170,6 @@ pub fn load_split(
     labels: &MnistFile,
 ) -> Result<MnistSplit, MnistError> {
     let ipath = find(dir, images)?;
-    let lpath = find(dir, labels)?;
     let img = read_idx(&ipath)?;
     if img.dims.len() != 3 || img.dims[1] != SIDE || img.dims[2] != SIDE {
         return Err(MnistError::Content {
@@ -178,6 +177,7 @@ pub fn load_split(
             reason: format!("expected images of shape [n, 28, 28], found {:?}", img.dims),
         });
     }
+    let lpath = find(dir, labels)?;
     let lab = read_idx(&lpath)?;
     if lab.dims.len() != 1 {
         return Err(MnistError::Content {
