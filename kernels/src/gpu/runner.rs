@@ -56,7 +56,9 @@ impl<R: Runtime> GpuBackend<R> {
     }
 
     /// The plane size used by the plane-sharing GEMM, or `None` when the portable register-tile
-    /// GEMM is used (the plane size is not fixed, or the self-test failed).
+    /// GEMM is used (the plane size is not fixed, or the self-test failed). The environment
+    /// variable `TINYCONV_GPU_PLANE` overrides the detection at backend creation: `0` forces
+    /// the portable GEMM, `8` (say) tries planes of 8 lanes (still self-tested).
     pub fn plane_gemm_size(&self) -> Option<u32> {
         self.plane
     }
