@@ -35,6 +35,10 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Measure training throughput and per-op time of the MNIST convnet.
     Bench(BenchArgs),
+    /// Quantize a trained model into the blob the firmware runs (int8; also f32, f16), print
+    /// a per-layer report and the test-set accuracy of each blob.
+    #[command(alias = "export")]
+    Quantize(crate::quantize::command::QuantizeArgs),
     /// Cut the book's cats-vs-dogs train/validation/test subset from a Kaggle-style folder.
     MakeSubset(crate::vision::cli::MakeSubsetArgs),
     /// Train the cats-vs-dogs convnet (from scratch, or with --augment and dropout), keep the
@@ -186,6 +190,9 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// Quantizing or exporting failed.
+    #[error(transparent)]
+    Quantize(#[from] crate::quantize::QuantizeError),
     /// The requested backend is not available.
     #[error("{0}")]
     Backend(String),
@@ -223,6 +230,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&args),
+        Command::Quantize(args) => Ok(crate::quantize::command::run(&args)?),
         Command::MakeSubset(args) => Ok(crate::vision::cli::run_make_subset(&args)?),
         Command::TrainCatsdogs(args) => crate::vision::cli::run_train(&args),
         Command::AugmentPreview(args) => crate::vision::cli::run_augment_preview(&args),
