@@ -75,6 +75,8 @@
 #![no_std]
 #![warn(missing_docs)]
 
+#[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+mod arm_dsp;
 pub mod blob;
 pub mod float;
 pub mod int8;

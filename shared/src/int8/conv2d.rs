@@ -31,6 +31,29 @@ impl<
         &self,
         weights: &ConvI8Weights<'_, K, CI, CO>,
         input: TensorRef<'_, i8, H, W, CI>,
+        output: TensorMut<'_, i8, OH, OW, CO>,
+    ) {
+        #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+        {
+            let mut output = output;
+            crate::arm_dsp::conv2d::<H, W, CI, CO, K, S, OH, OW>(
+                weights,
+                Self::PAD_TOP,
+                Self::PAD_LEFT,
+                input.data(),
+                output.data_mut(),
+            );
+        }
+        #[cfg(not(all(target_arch = "arm", feature = "arm-dsp")))]
+        self.forward_i8_portable(weights, input, output);
+    }
+
+    /// The portable body of [`Conv2d::forward_i8`].
+    #[cfg_attr(all(target_arch = "arm", feature = "arm-dsp"), allow(dead_code))]
+    fn forward_i8_portable(
+        &self,
+        weights: &ConvI8Weights<'_, K, CI, CO>,
+        input: TensorRef<'_, i8, H, W, CI>,
         mut output: TensorMut<'_, i8, OH, OW, CO>,
     ) {
         let x = input.data();

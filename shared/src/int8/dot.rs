@@ -13,6 +13,16 @@
 /// range are truncated to i16), `w` are int8 weights stored as bytes (two's complement).
 #[inline(always)]
 pub fn dot_offset(x: &[i8], w: &[u8], x_offset: i32) -> i32 {
+    #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+    return crate::arm_dsp::dot_offset(x, w, x_offset);
+    #[cfg(not(all(target_arch = "arm", feature = "arm-dsp")))]
+    dot_offset_portable(x, w, x_offset)
+}
+
+/// The portable body of [`dot_offset`].
+#[cfg_attr(all(target_arch = "arm", feature = "arm-dsp"), allow(dead_code))]
+#[inline(always)]
+fn dot_offset_portable(x: &[i8], w: &[u8], x_offset: i32) -> i32 {
     let offset = x_offset as i16;
     let mut acc = 0i32;
     for (&a, &b) in x.iter().zip(w) {

@@ -124,6 +124,20 @@ impl<'a, const CO: usize> Requant<'a, CO> {
         self.bias.get(c).unwrap_or(0)
     }
 
+    /// Channel `c`'s Q31 multiplier and shift (`(0, 0)` outside `0..CO`), for kernels that
+    /// fuse the requantization (`crate::arm_dsp`).
+    #[inline(always)]
+    pub fn multiplier_and_shift(&self, c: usize) -> (i32, i32) {
+        let m = self.multipliers.get(c).unwrap_or(0);
+        let s = self.shifts.get(c).map_or(0, |&s| s as i8 as i32);
+        (m, s)
+    }
+
+    /// The fused activation's output range `(min, max)` in int8 codes.
+    pub fn activation_range(&self) -> (i32, i32) {
+        (self.act_min, self.act_max)
+    }
+
     /// Brings channel `c`'s accumulator (bias included) to the output: TFLite's
     /// `MultiplyByQuantizedMultiplier`, plus the output zero point, clamped to the activation
     /// range.
