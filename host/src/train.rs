@@ -128,6 +128,35 @@ pub fn fit<B: Backend>(
     config: &FitConfig,
     callbacks: &mut [&mut dyn Callback],
 ) -> Result<History, TrainError> {
+    fit_with_input_hook(backend, model, train, validation, config, None, callbacks)
+}
+
+/// Where a training batch sits in a run, passed to an [`InputHook`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BatchPosition {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// 0-based step within the epoch.
+    pub step: usize,
+    /// Examples in the batch.
+    pub batch: usize,
+}
+
+/// A transform of each training batch's input on the backend, applied before the forward
+/// pass (validation data is never passed through it).
+pub(crate) type InputHook<'h, B> =
+    dyn FnMut(&B, <B as Backend>::Tensor, BatchPosition) -> <B as Backend>::Tensor + 'h;
+
+/// [`fit`], with every training batch's input passed through `hook` when given.
+pub(crate) fn fit_with_input_hook<B: Backend>(
+    backend: &B,
+    model: &mut Model,
+    train: &Dataset,
+    validation: Option<&Dataset>,
+    config: &FitConfig,
+    mut hook: Option<&mut InputHook<'_, B>>,
+    callbacks: &mut [&mut dyn Callback],
+) -> Result<History, TrainError> {
     let loss = Loss::for_model(model).map_err(TrainError::Model)?;
     check_data(model, &loss, train, "training data")?;
     if let Some(v) = validation {
@@ -152,10 +181,15 @@ pub fn fit<B: Backend>(
         for (step, idx) in order.chunks(config.batch_size).enumerate() {
             let (images, labels) = train.gather(idx);
             let batch = idx.len();
-            let x = backend.from_slice(&images);
+            let mut x = backend.from_slice(&images);
+            if let Some(h) = hook.as_mut() {
+                x = h(backend, x, BatchPosition { epoch, step, batch });
+            }
             let (logits, tape) = net.forward(x, batch, Some(rng.gen()));
             let out = loss.compute(backend, &logits, &labels, batch);
-            let grads = net.backward(tape.expect("training forward records a tape"), out.grad);
+            let tape =
+                tape.ok_or_else(|| TrainError::Model("training forward kept no tape".into()))?;
+            let grads = net.backward(tape, out.grad);
             opt.apply(&mut net, grads);
             loss_sum += out.loss as f64 * batch as f64;
             correct += out.correct;
@@ -218,11 +252,11 @@ fn epoch_bar(config: &FitConfig, epoch: usize, steps: usize) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(steps as u64);
-    bar.set_style(
+    if let Ok(style) =
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({elapsed}<{eta}) {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
     bar.set_prefix(format!("Epoch {}/{}", epoch + 1, config.epochs));
     bar
 }

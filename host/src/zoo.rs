@@ -1,7 +1,7 @@
 //! The book's models, built with [`Sequential`].
 
-use crate::layers::Activation::{Relu, Sigmoid, Softmax};
-use crate::layers::{Conv2D, Dense, Flatten, MaxPooling2D, Rescaling, Shape};
+use crate::layers::Activation::{Relu, Softmax};
+use crate::layers::{Conv2D, Dense, Flatten, MaxPooling2D, Shape};
 use crate::sequential::Sequential;
 
 /// The MNIST convnet of chapter 8 (104,202 parameters): three 3×3 ReLU convolutions (32, 64,
@@ -20,19 +20,8 @@ pub fn mnist_convnet() -> Sequential {
 
 /// The cats-vs-dogs convnet of chapter 8 trained from scratch (991,041 parameters at
 /// 180×180×3): `Rescaling(1/255)`, five 3×3 ReLU convolutions (32, 64, 128, 256, 256
-/// filters) with 2×2 max pooling between them, then `Dense(1, sigmoid)`.
+/// filters) with 2×2 max pooling between them, then `Dense(1, sigmoid)`; the square,
+/// dropout-free case of [`crate::vision::cats_vs_dogs`].
 pub fn cats_vs_dogs_convnet(side: usize) -> Sequential {
-    Sequential::new(Shape::image(side, side, 3))
-        .add(Rescaling::new(1.0 / 255.0, 0.0))
-        .add(Conv2D::new(32, 3).activation(Relu))
-        .add(MaxPooling2D::new(2))
-        .add(Conv2D::new(64, 3).activation(Relu))
-        .add(MaxPooling2D::new(2))
-        .add(Conv2D::new(128, 3).activation(Relu))
-        .add(MaxPooling2D::new(2))
-        .add(Conv2D::new(256, 3).activation(Relu))
-        .add(MaxPooling2D::new(2))
-        .add(Conv2D::new(256, 3).activation(Relu))
-        .add(Flatten)
-        .add(Dense::new(1).activation(Sigmoid))
+    crate::vision::model::cats_vs_dogs(side, side, None)
 }
