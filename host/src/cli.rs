@@ -196,6 +196,14 @@ pub enum CliError {
     /// The requested backend is not available.
     #[error("{0}")]
     Backend(String),
+    /// `evaluate` without `--images` needs an MNIST model (28x28x1 input).
+    #[error("{}: the model's input is {input}, not MNIST's 28x28x1; evaluate it on an image folder with --images DIR", dir.display())]
+    NotMnist {
+        /// The model directory.
+        dir: PathBuf,
+        /// The model's input shape.
+        input: String,
+    },
     /// A cats-vs-dogs command failed.
     #[error(transparent)]
     Vision(#[from] crate::vision::cli::VisionCliError),
@@ -401,6 +409,13 @@ pub fn evaluate_saved<B: Backend>(
     batch_size: usize,
 ) -> Result<(), CliError> {
     let model = save::load(dir)?;
+    let mnist_input = crate::layers::Shape::Image { h: 28, w: 28, c: 1 };
+    if model.input_shape() != mnist_input {
+        return Err(CliError::NotMnist {
+            dir: dir.to_path_buf(),
+            input: format!("{:?}", model.input_shape()),
+        });
+    }
     let mnist = load_mnist(data)?;
     let test = test_set(&mnist, data);
     let eval = train::evaluate(backend, &model, &test, batch_size)?;

@@ -160,3 +160,20 @@ fn missing_data_offline_fails_naming_the_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("train-images-idx3-ubyte"), "{stderr}");
 }
+
+#[test]
+fn evaluate_without_images_rejects_a_non_mnist_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = host::zoo::cats_vs_dogs_convnet(80).build(0).unwrap();
+    host::save::save(&model, dir.path()).unwrap();
+    let out = host()
+        .args(["evaluate", "--offline", "--backend", "cpu", "--model"])
+        .arg(dir.path())
+        .env("TINYCONV_DATA_DIR", data_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--images"), "{stderr}");
+    assert!(stderr.contains("28x28x1"), "{stderr}");
+}
