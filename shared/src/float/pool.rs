@@ -21,23 +21,7 @@ impl<
         input: TensorRef<'_, f32, H, W, C>,
         mut output: TensorMut<'_, f32, OH, OW, C>,
     ) {
-        let x = input.data();
-        let out = output.data_mut();
-        for oy in 0..OH {
-            for ox in 0..OW {
-                let (y0, y1, x0, x1) = Self::window(oy, ox);
-                let o = &mut out[(oy * OW + ox) * C..(oy * OW + ox + 1) * C];
-                o.fill(f32::NEG_INFINITY);
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
-                        let xs = &x[(iy * W + ix) * C..(iy * W + ix + 1) * C];
-                        for (m, &v) in o.iter_mut().zip(xs) {
-                            *m = m.max(v);
-                        }
-                    }
-                }
-            }
-        }
+        Self::max_windows(input.data(), output.data_mut(), f32::NEG_INFINITY);
     }
 }
 

@@ -105,6 +105,42 @@ pool_layer!(
     AvgPool2d
 );
 
+impl<
+        P: PaddingKind,
+        const H: usize,
+        const W: usize,
+        const C: usize,
+        const POOL: usize,
+        const S: usize,
+        const OH: usize,
+        const OW: usize,
+    > MaxPool2d<P, H, W, C, POOL, S, OH, OW>
+{
+    /// The max-pooling loop of every numeric path: per channel, the largest element of the
+    /// in-bounds part of each window, starting from `lowest`. `x` is `H × W × C`, `out`
+    /// `OH × OW × C` (the tensor views guarantee both lengths).
+    #[inline(always)]
+    pub(crate) fn max_windows<T: Copy + PartialOrd>(x: &[T], out: &mut [T], lowest: T) {
+        for oy in 0..OH {
+            for ox in 0..OW {
+                let (y0, y1, x0, x1) = Self::window(oy, ox);
+                let o = &mut out[(oy * OW + ox) * C..(oy * OW + ox + 1) * C];
+                o.fill(lowest);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let xs = &x[(iy * W + ix) * C..(iy * W + ix + 1) * C];
+                        for (m, &v) in o.iter_mut().zip(xs) {
+                            if v > *m {
+                                *m = v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Clips the padded window starting at `start` (padded coordinates) of length `k` to the
 /// input `[0, len)`, given `pad` elements of padding before; returns input coordinates.
 #[inline(always)]
