@@ -7,15 +7,61 @@ use kernels::Backend;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::cli::{auto_backend, with_backend, BackendChoice, BackendJob, BenchArgs, CliError};
+use clap::Args;
+
+use crate::backend::{auto_backend, with_backend, BackendChoice, BackendError, BackendJob};
+use crate::model::ModelError;
 use crate::layers::LayerKind;
 use crate::loss::Loss;
 use crate::network::Network;
 use crate::optim::{Optimizer, OptimizerState};
 use crate::zoo;
 
+/// Options of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Backends to measure (default: cpu, plus every GPU backend built in and present).
+    #[arg(long, value_enum)]
+    pub backend: Vec<BackendChoice>,
+    /// Examples per step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Timed training steps per backend.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Measure the VGG16 conv base's forward pass instead (`conv_base.predict`): images/s
+    /// and time per layer at --image-size, batch --vgg16-batch.
+    #[arg(long)]
+    pub vgg16: bool,
+    /// Input size of the VGG16 measurement: `180` or `HxW`.
+    #[arg(long, value_parser = crate::vision::cli::parse_image_size, default_value = "180")]
+    pub image_size: (usize, usize),
+    /// Batch of the VGG16 measurement.
+    #[arg(long, default_value_t = 32)]
+    pub vgg16_batch: usize,
+    /// Timed VGG16 batches per backend.
+    #[arg(long, default_value_t = 3)]
+    pub vgg16_batches: usize,
+}
+
+/// An error of `host bench`.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The backend is not available.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The benchmark model could not be built.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The benchmark model cannot be trained.
+    #[error("{0}")]
+    Loss(String),
+}
+
+
+
 /// Runs the benchmark on each requested backend.
-pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
     let backends = if args.backend.is_empty() {
         let mut v = vec![BackendChoice::Cpu];
         let auto = auto_backend();
@@ -27,13 +73,24 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         args.backend.clone()
     };
     for choice in backends {
-        with_backend(
-            choice,
-            BenchJob {
-                batch: args.batch_size.max(1),
-                steps: args.steps.max(1),
-            },
-        )??;
+        if args.vgg16 {
+            with_backend(
+                choice,
+                Vgg16Job {
+                    size: args.image_size,
+                    batch: args.vgg16_batch.max(1),
+                    batches: args.vgg16_batches.max(1),
+                },
+            )??;
+        } else {
+            with_backend(
+                choice,
+                BenchJob {
+                    batch: args.batch_size.max(1),
+                    steps: args.steps.max(1),
+                },
+            )??;
+        }
     }
     Ok(())
 }
@@ -44,10 +101,94 @@ struct BenchJob {
 }
 
 impl BackendJob for BenchJob {
-    type Output = Result<(), CliError>;
+    type Output = Result<(), BenchError>;
     fn run<B: Backend>(self, backend: B) -> Self::Output {
         bench_backend(&backend, self.batch, self.steps)
     }
+}
+
+struct Vgg16Job {
+    size: (usize, usize),
+    batch: usize,
+    batches: usize,
+}
+
+impl BackendJob for Vgg16Job {
+    type Output = Result<(), BenchError>;
+    fn run<B: Backend>(self, backend: B) -> Self::Output {
+        bench_vgg16(&backend, self.size, self.batch, self.batches)
+    }
+}
+
+/// Forward throughput of the VGG16 base (random weights: the time does not depend on the
+/// values), then each layer's forward time in one pass.
+fn bench_vgg16<B: Backend>(
+    b: &B,
+    (h, w): (usize, usize),
+    batch: usize,
+    batches: usize,
+) -> Result<(), BenchError> {
+    use crate::applications::vgg16;
+    let model = vgg16::conv_base(h, w, vgg16::WIDTHS).build(0)?;
+    let net = Network::new(b, &model);
+    let mut rng = StdRng::seed_from_u64(1);
+    let images: Vec<f32> = (0..batch * h * w * 3)
+        .map(|_| rng.gen_range(0.0..255.0))
+        .collect();
+    let macs: u64 = (0..model.layers().len())
+        .map(|i| match (&model.layers()[i].kind, model.output_shapes()[i]) {
+            (LayerKind::Conv2D(c), crate::layers::Shape::Image { h, w, c: oc }) => {
+                (h * w * oc * c.kernel_size[0] * c.kernel_size[1]) as u64
+                    * model.layer_input_shape(i).dims()[2] as u64
+            }
+            _ => 0,
+        })
+        .sum();
+    println!(
+        "== {} (VGG16 base forward, {h}x{w}, batch {batch}, {:.1} GFLOP per image)",
+        b.name(),
+        2.0 * macs as f64 / 1e9
+    );
+    let forward = || {
+        let x = b.from_slice(&images);
+        let (y, _) = net.forward(x, batch, None);
+        b.to_vec(&y)
+    };
+    forward();
+    let start = Instant::now();
+    for _ in 0..batches {
+        forward();
+    }
+    let secs = start.elapsed().as_secs_f64() / batches as f64;
+    println!(
+        "forward: {:.1} ms per batch, {:.2} images/s, {:.1} GFLOP/s",
+        secs * 1e3,
+        batch as f64 / secs,
+        2.0 * macs as f64 * batch as f64 / secs / 1e9
+    );
+    // Per layer, one timed call each (the throughput passes above warmed the buffers).
+    let mut x = b.from_slice(&images);
+    println!("{:<34}{:>12}", "layer", "forward");
+    for (i, layer) in model.layers().iter().enumerate() {
+        let input = model.layer_input_shape(i);
+        let label = format!("{} {}", layer.name, model.output_shapes()[i]);
+        let params = &net.params[i];
+        let start = Instant::now();
+        let y = match &layer.kind {
+            LayerKind::Conv2D(c) => {
+                let g = c.geom(input, batch);
+                b.relu(&b.conv2d(&x, &params[0], params.get(1), &g))
+            }
+            LayerKind::MaxPooling2D(p) => b.max_pool2d(&x, &p.0.geom(input, batch)).0,
+            _ => b.copy(&x),
+        };
+        let _ = b.len(&y);
+        let _ = b.to_vec(&y);
+        let t = start.elapsed().as_secs_f64();
+        println!("{label:<34}{:>10.1}ms", t * 1e3);
+        x = y;
+    }
+    Ok(())
 }
 
 /// Seconds per call of `f`, over `reps` calls after one warm-up; `sync` waits for the device.
@@ -64,9 +205,9 @@ fn time<T>(reps: usize, mut f: impl FnMut() -> T, sync: impl Fn(&T)) -> f64 {
     start.elapsed().as_secs_f64() / reps as f64
 }
 
-fn bench_backend<B: Backend>(b: &B, batch: usize, steps: usize) -> Result<(), CliError> {
+fn bench_backend<B: Backend>(b: &B, batch: usize, steps: usize) -> Result<(), BenchError> {
     let mut model = zoo::mnist_convnet().build(0)?;
-    let loss = Loss::for_model(&model).map_err(|e| CliError::Backend(e.to_string()))?;
+    let loss = Loss::for_model(&model).map_err(BenchError::Loss)?;
     let mut rng = StdRng::seed_from_u64(1);
     let images: Vec<f32> = (0..batch * 784).map(|_| rng.gen()).collect();
     let labels: Vec<u32> = (0..batch).map(|_| rng.gen_range(0..10)).collect();

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kernels::Backend;
 
+use crate::backend::{with_backend, BackendChoice, BackendError, BackendJob};
 use crate::bench;
 use crate::dataset::Dataset;
 use crate::mnist::{self, Mnist, MnistError};
@@ -34,7 +35,7 @@ pub enum Command {
     /// Print the MNIST convnet's summary table (or a saved model's, with --model).
     Summary(SummaryArgs),
     /// Measure training throughput and per-op time of the MNIST convnet.
-    Bench(BenchArgs),
+    Bench(crate::bench::BenchArgs),
     /// Quantize a trained model into the blob the firmware runs (int8; also f32, f16), print
     /// a per-layer report and the test-set accuracy of each blob.
     #[command(alias = "export")]
@@ -47,20 +48,15 @@ pub enum Command {
     TrainCatsdogs(crate::vision::cli::TrainCatsDogsArgs),
     /// Write a 3x3 grid of random augmentations of one image (PNG).
     AugmentPreview(crate::vision::cli::AugmentPreviewArgs),
-}
-
-/// Which backend runs the ops.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum BackendChoice {
-    /// CUDA when built in and present, else a hardware wgpu adapter, else the native CPU.
-    #[default]
-    Auto,
-    /// The native CPU backend.
-    Cpu,
-    /// CubeCL on wgpu (needs the `wgpu` feature).
-    Wgpu,
-    /// CubeCL on CUDA (needs the `cuda` feature).
-    Cuda,
+    /// Pretrained VGG16, fast feature extraction: run the ImageNet base once over the
+    /// cats-vs-dogs splits (features cached on disk) and train the classifier on them.
+    Vgg16Features(crate::vision::transfer_cli::FeaturesArgs),
+    /// Pretrained VGG16, feature extraction with augmentation: augmentation, frozen base and
+    /// the classifier trained end to end.
+    Vgg16Frozen(crate::vision::transfer_cli::FrozenArgs),
+    /// Pretrained VGG16, fine-tuning: unfreeze the base's last block of a `vgg16-frozen`
+    /// model and train on at a low learning rate.
+    Vgg16Finetune(crate::vision::transfer_cli::FinetuneArgs),
 }
 
 /// Where the MNIST files come from.
@@ -148,22 +144,21 @@ pub struct EvaluateArgs {
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
     /// Summarise a saved model instead of the MNIST convnet.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "application")]
     pub model: Option<PathBuf>,
+    /// Summarise a pretrained base instead (`vgg16`: `VGG16(include_top=False)`).
+    #[arg(long, value_enum)]
+    pub application: Option<Application>,
+    /// Input size of the application: `180` or `HxW`.
+    #[arg(long, value_parser = crate::vision::cli::parse_image_size, default_value = "180")]
+    pub image_size: (usize, usize),
 }
 
-/// Options of `bench`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Backends to measure (default: cpu, plus every GPU backend built in and present).
-    #[arg(long, value_enum)]
-    pub backend: Vec<BackendChoice>,
-    /// Examples per step.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    /// Timed training steps per backend.
-    #[arg(long, default_value_t = 20)]
-    pub steps: usize,
+/// A pretrained base of [`crate::applications`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Application {
+    /// VGG16's convolutional base (with its `preprocess_input` layer).
+    Vgg16,
 }
 
 /// An error of a command.
@@ -194,8 +189,14 @@ pub enum CliError {
     #[error(transparent)]
     Quantize(#[from] crate::quantize::QuantizeError),
     /// The requested backend is not available.
-    #[error("{0}")]
-    Backend(String),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// `host bench` failed.
+    #[error(transparent)]
+    Bench(#[from] crate::bench::BenchError),
+    /// A pretrained-VGG16 command failed.
+    #[error(transparent)]
+    Transfer(#[from] crate::vision::transfer_cli::TransferCliError),
     /// `evaluate` without `--images` needs an MNIST model (28x28x1 input).
     #[error("{}: the model's input is {input}, not MNIST's 28x28x1; evaluate it on an image folder with --images DIR", dir.display())]
     NotMnist {
@@ -218,103 +219,43 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Evaluate(args) if args.images.is_some() => {
             let images = args.images.as_deref().unwrap_or(Path::new("."));
-            crate::vision::cli::run_evaluate_images(
+            Ok(crate::vision::cli::run_evaluate_images(
                 args.backend,
                 &args.model,
                 images,
                 args.batch_size,
-            )
+            )?)
         }
         Command::Evaluate(args) => {
             let backend = args.backend;
             with_backend(backend, EvaluateJob(args))?
         }
         Command::Summary(args) => {
-            let (model, name) = match args.model {
-                Some(dir) => (save::load(&dir)?, "model"),
-                None => (zoo::mnist_convnet().build(0)?, "sequential"),
+            let (model, name) = match (args.model, args.application) {
+                (Some(dir), _) => (save::load(&dir)?, "model"),
+                (None, Some(Application::Vgg16)) => {
+                    let (h, w) = args.image_size;
+                    let base = crate::applications::vgg16::conv_base(
+                        h,
+                        w,
+                        crate::applications::vgg16::WIDTHS,
+                    );
+                    (base.build(0)?, "vgg16")
+                }
+                (None, None) => (zoo::mnist_convnet().build(0)?, "sequential"),
             };
             print!("{}", summary::summary(&model, name));
             Ok(())
         }
-        Command::Bench(args) => bench::run(&args),
+        Command::Bench(args) => Ok(bench::run(&args)?),
         Command::Quantize(args) => Ok(crate::quantize::command::run(&args)?),
         Command::MakeSubset(args) => Ok(crate::vision::cli::run_make_subset(&args)?),
-        Command::TrainCatsdogs(args) => crate::vision::cli::run_train(&args),
-        Command::AugmentPreview(args) => crate::vision::cli::run_augment_preview(&args),
+        Command::TrainCatsdogs(args) => Ok(crate::vision::cli::run_train(&args)?),
+        Command::AugmentPreview(args) => Ok(crate::vision::cli::run_augment_preview(&args)?),
+        Command::Vgg16Features(args) => Ok(crate::vision::transfer_cli::run_features(&args)?),
+        Command::Vgg16Frozen(args) => Ok(crate::vision::transfer_cli::run_frozen(&args)?),
+        Command::Vgg16Finetune(args) => Ok(crate::vision::transfer_cli::run_finetune(&args)?),
     }
-}
-
-/// Work generic over the backend, run by [`with_backend`] on the chosen one.
-pub trait BackendJob {
-    /// The result.
-    type Output;
-    /// Runs on `backend`.
-    fn run<B: Backend>(self, backend: B) -> Self::Output;
-}
-
-/// Picks the backend for `choice`, prints the choice, and runs `job` on it.
-pub fn with_backend<J: BackendJob>(choice: BackendChoice, job: J) -> Result<J::Output, CliError> {
-    let resolved = match choice {
-        BackendChoice::Auto => auto_backend(),
-        c => c,
-    };
-    match resolved {
-        BackendChoice::Cpu | BackendChoice::Auto => {
-            let b = kernels::CpuBackend::new();
-            eprintln!("backend: {}", b.name());
-            Ok(job.run(b))
-        }
-        BackendChoice::Wgpu => run_wgpu(job),
-        BackendChoice::Cuda => run_cuda(job),
-    }
-}
-
-/// What `auto` resolves to on this machine: CUDA when built in and present, else a hardware
-/// wgpu adapter, else the CPU.
-pub fn auto_backend() -> BackendChoice {
-    #[cfg(feature = "cuda")]
-    if kernels::gpu::cuda_available() {
-        return BackendChoice::Cuda;
-    }
-    #[cfg(feature = "wgpu")]
-    if kernels::gpu::wgpu_hardware_adapter_available() {
-        return BackendChoice::Wgpu;
-    }
-    BackendChoice::Cpu
-}
-
-#[cfg(feature = "wgpu")]
-fn run_wgpu<J: BackendJob>(job: J) -> Result<J::Output, CliError> {
-    let b = kernels::gpu::wgpu_backend()
-        .map_err(|e| CliError::Backend(format!("wgpu backend unavailable: {e}")))?;
-    eprintln!("backend: {}", b.name());
-    Ok(job.run(b))
-}
-
-#[cfg(not(feature = "wgpu"))]
-fn run_wgpu<J: BackendJob>(_job: J) -> Result<J::Output, CliError> {
-    Err(CliError::Backend(
-        "this binary was built without the wgpu backend; rebuild with `--features wgpu`".into(),
-    ))
-}
-
-#[cfg(feature = "cuda")]
-fn run_cuda<J: BackendJob>(job: J) -> Result<J::Output, CliError> {
-    if !kernels::gpu::cuda_available() {
-        return Err(CliError::Backend("no CUDA device found".into()));
-    }
-    let b = kernels::gpu::cuda_backend()
-        .map_err(|e| CliError::Backend(format!("CUDA backend unavailable: {e}")))?;
-    eprintln!("backend: {}", b.name());
-    Ok(job.run(b))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn run_cuda<J: BackendJob>(_job: J) -> Result<J::Output, CliError> {
-    Err(CliError::Backend(
-        "this binary was built without the CUDA backend; rebuild with `--features cuda`".into(),
-    ))
 }
 
 /// Loads MNIST from the data options, downloading missing files unless `--offline`.

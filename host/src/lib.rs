@@ -13,7 +13,9 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod applications;
 pub mod atomic;
+pub mod backend;
 pub mod bench;
 pub mod callback;
 pub mod cli;
@@ -34,6 +36,7 @@ pub mod sequential;
 pub mod summary;
 pub mod train;
 pub mod vision;
+pub mod weights;
 pub mod zoo;
 
 pub use model::Model;

@@ -29,6 +29,23 @@ pub struct Tape<B: Backend> {
     batch: usize,
 }
 
+impl<B: Backend> Tape<B> {
+    /// Indices of the layers whose backward pass keeps tensors (inputs, ReLU outputs, arg-max
+    /// positions or dropout masks) alive; a frozen prefix of the model keeps none.
+    pub fn layers_with_tensors(&self) -> Vec<usize> {
+        self.caches
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| match c {
+                Cache::Empty => false,
+                Cache::Linear { x, relu_y } => x.is_some() || relu_y.is_some(),
+                Cache::MaxPool(_) | Cache::Mask(_) => true,
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
 /// A model uploaded to a backend.
 pub struct Network<'b, B: Backend> {
     backend: &'b B,
@@ -37,6 +54,9 @@ pub struct Network<'b, B: Backend> {
     trainable: Vec<bool>,
     /// Device copies of each layer's parameters.
     pub(crate) params: Vec<Vec<B::Tensor>>,
+    /// Fixed tensors of parameter-free layers (a `Preprocess` layer's channel map as a
+    /// `Dense` kernel and bias); empty for the other layers.
+    constants: Vec<Vec<B::Tensor>>,
     /// Whether a gradient must reach the output of layer `i` (some layer `<= i` trains).
     grad_out: Vec<bool>,
     /// Whether layer `i` must compute its input gradient (some layer `< i` trains).
@@ -60,6 +80,16 @@ impl<'b, B: Backend> Network<'b, B> {
             .iter()
             .map(|ps| ps.iter().map(|p| backend.from_slice(&p.values)).collect())
             .collect();
+        let constants = kinds
+            .iter()
+            .map(|k| match k {
+                LayerKind::Preprocess(p) => {
+                    let (m, off) = p.channel_map();
+                    vec![backend.from_slice(&m), backend.from_slice(&off)]
+                }
+                _ => Vec::new(),
+            })
+            .collect();
         let mut grad_out = vec![false; n];
         let mut grad_in = vec![false; n];
         let mut any = false;
@@ -74,6 +104,7 @@ impl<'b, B: Backend> Network<'b, B> {
             inputs,
             trainable,
             params,
+            constants,
             grad_out,
             grad_in,
         }
@@ -143,13 +174,19 @@ impl<'b, B: Backend> Network<'b, B> {
                 }
                 LayerKind::MaxPooling2D(p) => {
                     let (y, arg) = b.max_pool2d(&x, &p.0.geom(input, batch));
-                    (y, Cache::MaxPool(arg))
+                    // A frozen prefix gets no gradient: its arg-max positions are dropped.
+                    (y, if keep_y { Cache::MaxPool(arg) } else { Cache::Empty })
                 }
                 LayerKind::AveragePooling2D(p) => {
                     (b.avg_pool2d(&x, &p.0.geom(input, batch)), Cache::Empty)
                 }
                 LayerKind::Flatten(_) => (x, Cache::Empty),
                 LayerKind::Rescaling(r) => (b.scale_shift(&x, r.scale, r.offset), Cache::Empty),
+                LayerKind::Preprocess(_) => {
+                    let c = &self.constants[i];
+                    let g = Self::pixel_geom(input, batch);
+                    (b.dense(&x, &c[0], Some(&c[1]), &g), Cache::Empty)
+                }
                 LayerKind::Dropout(d) => match dropout_seed {
                     Some(seed) if d.rate > 0.0 => {
                         let layer_seed = seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -244,6 +281,10 @@ impl<'b, B: Backend> Network<'b, B> {
                     need_dx.then(|| b.avg_pool2d_backward(&dy, &p.0.geom(input, batch)))
                 }
                 (LayerKind::Rescaling(r), _) => need_dx.then(|| b.scale_shift(&dy, r.scale, 0.0)),
+                (LayerKind::Preprocess(_), _) => need_dx.then(|| {
+                    let g = Self::pixel_geom(input, batch);
+                    b.dense_backward_input(&dy, &self.constants[i][0], &g)
+                }),
                 (LayerKind::Dropout(_), Cache::Mask(mask)) => need_dx.then(|| b.mul(&dy, &mask)),
                 (LayerKind::Flatten(_), _) | (LayerKind::Dropout(_), _) => Some(dy),
                 (kind, _) => unreachable!("cache does not match layer {}", kind.class_name()),
@@ -254,6 +295,19 @@ impl<'b, B: Backend> Network<'b, B> {
             }
         }
         grads
+    }
+
+    /// A per-pixel channel map as a `Dense` over every pixel of the batch.
+    fn pixel_geom(input: Shape, batch: usize) -> kernels::DenseGeom {
+        let c = match input {
+            Shape::Image { c, .. } => c,
+            Shape::Flat(_) => 1,
+        };
+        kernels::DenseGeom {
+            batch: batch * input.len() / c,
+            inputs: c,
+            outputs: c,
+        }
     }
 
     /// Applies the model's output activation to logits of `batch` rows.

@@ -37,12 +37,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
 use crate::layers::{Layer, Shape};
-use crate::model::{Model, ModelError, Param};
+use crate::model::{Model, ModelError};
+use crate::weights::{WeightsError, WeightsFile};
 
 /// Name of the architecture file.
 pub const ARCHITECTURE_FILE: &str = "model.json";
@@ -82,6 +83,9 @@ pub enum SaveError {
         /// What is wrong.
         reason: String,
     },
+    /// The weights file is unreadable or does not fit the architecture.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
     /// The architecture is valid JSON but not a valid model.
     #[error("{}: invalid model", path.display())]
     Model {
@@ -206,56 +210,24 @@ pub fn load(dir: &Path) -> Result<Model, SaveError> {
             source,
         })?;
     let path = dir.join(WEIGHTS_FILE);
-    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let file = WeightsFile::open(&path)?;
     let invalid = |reason: String| SaveError::Invalid {
         path: path.clone(),
         reason,
     };
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| invalid(format!("not a valid safetensors file: {e}")))?;
     let mut expected_names = Vec::new();
     let mut params = Vec::with_capacity(arch.layers.len());
     let mut layer_input = input;
     for (layer, out) in arch.layers.iter().zip(&shapes) {
-        let mut ps = Vec::new();
-        for spec in layer.kind.params(layer_input) {
-            let name = format!("{}.{}", layer.name, spec.name);
-            let t = st
-                .tensor(&name)
-                .map_err(|_| invalid(format!("missing tensor {name}")))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(invalid(format!(
-                    "tensor {name} has dtype {:?}, expected F32",
-                    t.dtype()
-                )));
-            }
-            if t.shape() != spec.shape.as_slice() {
-                return Err(invalid(format!(
-                    "tensor {name} has shape {:?}, expected {:?}",
-                    t.shape(),
-                    spec.shape
-                )));
-            }
-            let values = t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            ps.push(Param {
-                name: spec.name.to_string(),
-                shape: spec.shape.clone(),
-                values,
-            });
-            expected_names.push(name);
-        }
-        params.push(ps);
+        let specs = layer.kind.params(layer_input);
+        params.push(file.layer_params(&layer.name, &specs)?);
+        expected_names.extend(specs.iter().map(|s| format!("{}.{}", layer.name, s.name)));
         layer_input = *out;
     }
-    let mut extra: Vec<String> = st
+    let mut extra: Vec<String> = file
         .names()
         .into_iter()
         .filter(|n| !expected_names.contains(n))
-        .cloned()
         .collect();
     if !extra.is_empty() {
         extra.sort();

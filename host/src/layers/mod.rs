@@ -8,6 +8,7 @@ mod conv2d;
 mod dense;
 pub(crate) mod padding;
 mod pooling;
+mod preprocess;
 mod shape;
 mod simple;
 
@@ -16,6 +17,7 @@ pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use kernels::Padding;
 pub use pooling::{AveragePooling2D, MaxPooling2D, Pool2D};
+pub use preprocess::{Preprocess, PreprocessMode, CAFFE_BGR_MEAN};
 pub use shape::Shape;
 pub use simple::{Dropout, Flatten, Rescaling};
 
@@ -40,6 +42,8 @@ pub enum LayerKind {
     Rescaling(Rescaling),
     /// Dropout.
     Dropout(Dropout),
+    /// A pretrained base's input normalisation (`preprocess_input`).
+    Preprocess(Preprocess),
 }
 
 impl LayerKind {
@@ -53,6 +57,7 @@ impl LayerKind {
             LayerKind::Dense(_) => "Dense",
             LayerKind::Rescaling(_) => "Rescaling",
             LayerKind::Dropout(_) => "Dropout",
+            LayerKind::Preprocess(_) => "Preprocess",
         }
     }
 
@@ -66,6 +71,7 @@ impl LayerKind {
             LayerKind::Dense(_) => "dense",
             LayerKind::Rescaling(_) => "rescaling",
             LayerKind::Dropout(_) => "dropout",
+            LayerKind::Preprocess(_) => "preprocess_input",
         }
     }
 
@@ -88,6 +94,7 @@ impl LayerKind {
             LayerKind::Dense(d) => d.output_shape(input),
             LayerKind::Rescaling(_) => Ok(input),
             LayerKind::Dropout(d) => d.validate().map(|()| input),
+            LayerKind::Preprocess(p) => p.output_shape(input),
         }
     }
 
@@ -117,7 +124,8 @@ into_kind!(
     Flatten,
     Dense,
     Rescaling,
-    Dropout
+    Dropout,
+    Preprocess
 );
 
 /// A named layer in a model.

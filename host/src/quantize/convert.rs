@@ -112,6 +112,13 @@ pub fn from_model(model: &Model) -> Result<FloatNetwork, QuantizeError> {
                 activation: activation(d.activation)?,
             },
             LayerKind::Dropout(_) => continue,
+            LayerKind::Preprocess(_) => {
+                return Err(unsupported(
+                    "preprocess_input (a pretrained base's channel normalisation) has no int8 \
+                     device kernel"
+                        .into(),
+                ))
+            }
             LayerKind::Rescaling(_) => {
                 return Err(unsupported(
                     "the device feeds pixels / 255 directly; train without a Rescaling layer"

@@ -24,7 +24,7 @@ use super::image_folder::{load_image, ImageFolderError, IMAGE_EXTENSIONS};
 use super::plot::PlotError;
 use super::preview::augment_preview;
 use super::subset::{make_subset, parse_range, SubsetError, SubsetSpec};
-use crate::cli::{with_backend, BackendChoice, BackendJob, CliError};
+use crate::backend::{with_backend, BackendChoice, BackendError, BackendJob};
 
 /// Errors of the cats-vs-dogs commands.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,9 @@ pub enum VisionCliError {
     /// A bad argument.
     #[error("{0}")]
     Usage(String),
+    /// The backend is not available.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }
 
 /// Parses `--image-size`: `180` (square) or `180x120` (height x width).
@@ -219,8 +222,8 @@ impl BackendJob for TrainJob<'_> {
 }
 
 /// `host train-catsdogs`.
-pub fn run_train(args: &TrainCatsDogsArgs) -> Result<(), CliError> {
-    with_backend(args.backend, TrainJob(args))?.map_err(CliError::from)
+pub fn run_train(args: &TrainCatsDogsArgs) -> Result<(), VisionCliError> {
+    with_backend(args.backend, TrainJob(args))?
 }
 
 struct EvalJob<'a> {
@@ -245,7 +248,7 @@ pub fn run_evaluate_images(
     model: &Path,
     images: &Path,
     batch_size: usize,
-) -> Result<(), CliError> {
+) -> Result<(), VisionCliError> {
     with_backend(
         backend,
         EvalJob {
@@ -254,7 +257,6 @@ pub fn run_evaluate_images(
             batch_size,
         },
     )?
-    .map_err(CliError::from)
 }
 
 /// The first JPEG/PNG of `dir/train/<first class>` (sorted).
@@ -308,8 +310,8 @@ impl BackendJob for PreviewJob<'_> {
 }
 
 /// `host augment-preview`.
-pub fn run_augment_preview(args: &AugmentPreviewArgs) -> Result<(), CliError> {
-    with_backend(args.backend, PreviewJob(args))?.map_err(CliError::from)
+pub fn run_augment_preview(args: &AugmentPreviewArgs) -> Result<(), VisionCliError> {
+    with_backend(args.backend, PreviewJob(args))?
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use super::model::{cats_vs_dogs, MIN_IMAGE_SIDE};
 use super::plot::{plot_curves, PlotError};
 use crate::callback::{BestCheckpoint, Callback, CallbackError};
 use crate::history::{EpochLogs, History};
+use crate::dataset::Dataset;
 use crate::model::Model;
 use crate::optim::Optimizer;
 use crate::train::{evaluate, Evaluation, FitConfig, TrainError};
@@ -98,6 +99,8 @@ pub struct CatsDogsReport {
     pub test_examples: usize,
     /// Parameters of the model.
     pub params: usize,
+    /// Parameters that training updated.
+    pub trainable_params: usize,
     /// The full history.
     pub history: History,
 }
@@ -206,22 +209,9 @@ pub fn train_cats_vs_dogs<B: Backend>(
     let train = load_split(&cfg.data.join("train"), cfg.image_size, cfg.verbose)?;
     let val = load_split(&cfg.data.join("validation"), cfg.image_size, cfg.verbose)?;
     let test = load_split(&cfg.data.join("test"), cfg.image_size, cfg.verbose)?;
-    for (name, split) in [("validation", &val), ("test", &test)] {
-        if split.class_names != train.class_names {
-            return Err(ExperimentError::Config(format!(
-                "{name} classes {:?} differ from training classes {:?}",
-                split.class_names, train.class_names
-            )));
-        }
-    }
-    if train.class_names.len() != 2 {
-        return Err(ExperimentError::Config(format!(
-            "binary classification needs exactly two class folders, found {:?}",
-            train.class_names
-        )));
-    }
+    check_classes(&train, &val, &test)?;
 
-    let mut model = cats_vs_dogs(h, w, cfg.dropout)
+    let model = cats_vs_dogs(h, w, cfg.dropout)
         .build(cfg.seed)
         .map_err(|e| ExperimentError::Config(e.to_string()))?;
     if cfg.verbose {
@@ -235,51 +225,121 @@ pub fn train_cats_vs_dogs<B: Backend>(
         shuffle: true,
         verbose: cfg.verbose,
     };
-    let model_dir = cfg.output.join("model");
-    let mut checkpoint = BestCheckpoint::new(&model_dir);
-    let mut files = HistoryFiles {
-        dir: cfg.output.clone(),
-        history: History::default(),
+    let splits = Splits {
+        train: &train.data,
+        validation: &val.data,
+        test: &test.data,
     };
     let aug = cfg.augment.then_some(Augmentation::BOOK);
+    let model_dir = cfg.output.join("model");
+    let (report, _) = fit_and_report(
+        backend,
+        model,
+        &splits,
+        &fit,
+        aug.as_ref(),
+        &cfg.output,
+        &model_dir,
+    )?;
+    Ok(report)
+}
+
+/// The three splits of an experiment.
+#[derive(Clone, Copy, Debug)]
+pub struct Splits<'a> {
+    /// Training data.
+    pub train: &'a Dataset,
+    /// Validation data (monitored by the checkpoint).
+    pub validation: &'a Dataset,
+    /// Test data (evaluated once, on the best model).
+    pub test: &'a Dataset,
+}
+
+/// Checks that the three splits have the same two classes.
+pub fn check_classes(
+    train: &ImageFolder,
+    val: &ImageFolder,
+    test: &ImageFolder,
+) -> Result<(), ExperimentError> {
+    for (name, split) in [("validation", val), ("test", test)] {
+        if split.class_names != train.class_names {
+            return Err(ExperimentError::Config(format!(
+                "{name} classes {:?} differ from training classes {:?}",
+                split.class_names, train.class_names
+            )));
+        }
+    }
+    if train.class_names.len() != 2 {
+        return Err(ExperimentError::Config(format!(
+            "binary classification needs exactly two class folders, found {:?}",
+            train.class_names
+        )));
+    }
+    Ok(())
+}
+
+/// Trains `model` (augmenting training batches with `augmentation` when given), keeping the
+/// best-`val_loss` model in `model_dir`, writing `history.json` and the curves into `output`
+/// after every epoch, then evaluates the kept model on the test split and writes
+/// `output/report.json`. Returns the report and the kept model.
+pub fn fit_and_report<B: Backend>(
+    backend: &B,
+    mut model: Model,
+    splits: &Splits<'_>,
+    fit: &FitConfig,
+    augmentation: Option<&Augmentation>,
+    output: &Path,
+    model_dir: &Path,
+) -> Result<(CatsDogsReport, Model), ExperimentError> {
+    let mut checkpoint = BestCheckpoint::new(model_dir);
+    let mut files = HistoryFiles {
+        dir: output.to_path_buf(),
+        history: History::default(),
+    };
     let history = {
         let mut callbacks: [&mut dyn Callback; 2] = [&mut checkpoint, &mut files];
         fit_augmented(
             backend,
             &mut model,
-            &train.data,
-            Some(&val.data),
-            &fit,
-            aug.as_ref(),
+            splits.train,
+            Some(splits.validation),
+            fit,
+            augmentation,
             &mut callbacks,
         )?
     };
     let best = checkpoint
         .best_epoch
         .ok_or_else(|| ExperimentError::Config("no epoch was trained (epochs = 0)".into()))?;
-    let best_model = crate::save::load(&model_dir)?;
+    let best_model = crate::save::load(model_dir)?;
     let Evaluation {
         loss: test_loss,
         accuracy: test_accuracy,
-    } = evaluate(backend, &best_model, &test.data, cfg.batch_size)?;
+    } = evaluate(backend, &best_model, splits.test, fit.batch_size)?;
     let report = CatsDogsReport {
         best_epoch: best + 1,
         best_val_loss: history.val_loss[best],
         best_val_accuracy: history.val_accuracy[best],
         test_loss,
         test_accuracy,
-        train_examples: train.data.len(),
-        validation_examples: val.data.len(),
-        test_examples: test.data.len(),
+        train_examples: splits.train.len(),
+        validation_examples: splits.validation.len(),
+        test_examples: splits.test.len(),
         params: model.param_count(),
+        trainable_params: model.trainable_param_count(),
         history,
     };
-    let path = cfg.output.join("report.json");
-    let json = serde_json::to_string_pretty(&report)
+    write_report(&report, output)?;
+    Ok((report, best_model))
+}
+
+/// Writes `report.json` into `output` (atomically).
+pub fn write_report(report: &CatsDogsReport, output: &Path) -> Result<(), ExperimentError> {
+    let path = output.join("report.json");
+    let json = serde_json::to_string_pretty(report)
         .map_err(|e| ExperimentError::Config(e.to_string()))?;
     crate::atomic::write_atomic(&path, json.as_bytes())
-        .map_err(|source| ExperimentError::Io { path, source })?;
-    Ok(report)
+        .map_err(|source| ExperimentError::Io { path, source })
 }
 
 /// Loads a saved cats-vs-dogs model and evaluates it on the image folder `data` (resized to

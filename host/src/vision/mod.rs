@@ -12,12 +12,16 @@
 //! - [`fit`]: training with on-the-fly augmentation.
 //! - [`experiment`]: the whole from-scratch / augmented experiment with checkpoint, history,
 //!   curves and test evaluation.
+//! - [`features`]: features of a frozen base, cached on disk.
+//! - [`transfer`]: the pretrained-VGG16 experiments (feature extraction, with augmentation,
+//!   fine-tuning).
 //! - [`plot`]: training and validation curves as PNG.
 //! - [`preview`]: the 3×3 augmentation preview.
 
 pub mod augment;
 pub mod cli;
 pub mod experiment;
+pub mod features;
 pub mod fit;
 pub mod image_folder;
 pub mod model;
@@ -25,6 +29,8 @@ pub mod plot;
 pub mod preview;
 pub mod resize;
 pub mod subset;
+pub mod transfer;
+pub mod transfer_cli;
 
 pub use augment::{Affine, AugmentSample, Augmentation};
 pub use experiment::{train_cats_vs_dogs, CatsDogsConfig, CatsDogsReport};

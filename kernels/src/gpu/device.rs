@@ -44,8 +44,29 @@ mod wgpu_device {
 
     /// True when wgpu sees a GPU adapter (discrete, integrated or virtual), i.e. one that is
     /// not a CPU rasteriser such as Mesa's lavapipe.
+    ///
+    /// On Linux a GPU needs a device node (`/dev/dri/renderD*`, or `/dev/nvidia*` for
+    /// NVIDIA's driver): without one no hardware adapter can exist, and the adapter
+    /// enumeration is skipped (it starts the Vulkan loader, whose window-system layers print
+    /// `XDG_RUNTIME_DIR is invalid or not set` on machines without a desktop session).
     pub fn wgpu_hardware_adapter_available() -> bool {
-        adapter_type_ids().iter().any(|&t| t <= 2)
+        gpu_device_node_present() && adapter_type_ids().iter().any(|&t| t <= 2)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn gpu_device_node_present() -> bool {
+        let has = |dir: &str, prefix: &str| {
+            std::fs::read_dir(dir).is_ok_and(|rd| {
+                rd.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            })
+        };
+        has("/dev/dri", "renderD") || has("/dev", "nvidia")
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn gpu_device_node_present() -> bool {
+        true
     }
 
     /// The process-wide default wgpu device: CubeCL registers one server per device, so the
