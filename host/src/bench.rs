@@ -10,9 +10,9 @@ use rand::{Rng, SeedableRng};
 use clap::Args;
 
 use crate::backend::{auto_backend, with_backend, BackendChoice, BackendError, BackendJob};
-use crate::model::ModelError;
 use crate::layers::LayerKind;
 use crate::loss::Loss;
+use crate::model::ModelError;
 use crate::network::Network;
 use crate::optim::{Optimizer, OptimizerState};
 use crate::zoo;
@@ -57,8 +57,6 @@ pub enum BenchError {
     #[error("{0}")]
     Loss(String),
 }
-
-
 
 /// Runs the benchmark on each requested backend.
 pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
@@ -136,13 +134,15 @@ fn bench_vgg16<B: Backend>(
         .map(|_| rng.gen_range(0.0..255.0))
         .collect();
     let macs: u64 = (0..model.layers().len())
-        .map(|i| match (&model.layers()[i].kind, model.output_shapes()[i]) {
-            (LayerKind::Conv2D(c), crate::layers::Shape::Image { h, w, c: oc }) => {
-                (h * w * oc * c.kernel_size[0] * c.kernel_size[1]) as u64
-                    * model.layer_input_shape(i).dims()[2] as u64
-            }
-            _ => 0,
-        })
+        .map(
+            |i| match (&model.layers()[i].kind, model.output_shapes()[i]) {
+                (LayerKind::Conv2D(c), crate::layers::Shape::Image { h, w, c: oc }) => {
+                    (h * w * oc * c.kernel_size[0] * c.kernel_size[1]) as u64
+                        * model.layer_input_shape(i).dims()[2] as u64
+                }
+                _ => 0,
+            },
+        )
         .sum();
     println!(
         "== {} (VGG16 base forward, {h}x{w}, batch {batch}, {:.1} GFLOP per image)",

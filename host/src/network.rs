@@ -175,7 +175,14 @@ impl<'b, B: Backend> Network<'b, B> {
                 LayerKind::MaxPooling2D(p) => {
                     let (y, arg) = b.max_pool2d(&x, &p.0.geom(input, batch));
                     // A frozen prefix gets no gradient: its arg-max positions are dropped.
-                    (y, if keep_y { Cache::MaxPool(arg) } else { Cache::Empty })
+                    (
+                        y,
+                        if keep_y {
+                            Cache::MaxPool(arg)
+                        } else {
+                            Cache::Empty
+                        },
+                    )
                 }
                 LayerKind::AveragePooling2D(p) => {
                     (b.avg_pool2d(&x, &p.0.geom(input, batch)), Cache::Empty)

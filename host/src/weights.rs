@@ -120,7 +120,11 @@ impl WeightsFile {
 
     /// Shape of tensor `name`, when present.
     pub fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.parse().ok()?.tensor(name).ok().map(|t| t.shape().to_vec())
+        self.parse()
+            .ok()?
+            .tensor(name)
+            .ok()
+            .map(|t| t.shape().to_vec())
     }
 
     /// SHA-256 of the file's bytes (what a cache of results computed with these weights is

@@ -94,7 +94,11 @@ fn real_imagenet_weights_have_all_26_tensors() {
     for (i, l) in model.layers().iter().enumerate() {
         for spec in l.kind.params(model.layer_input_shape(i)) {
             let name = format!("{}.{}", l.name, spec.name);
-            assert_eq!(file.shape(&name).as_deref(), Some(&spec.shape[..]), "{name}");
+            assert_eq!(
+                file.shape(&name).as_deref(),
+                Some(&spec.shape[..]),
+                "{name}"
+            );
             expected.push(name);
         }
     }
@@ -176,7 +180,7 @@ fn weights_load_by_name_and_bad_files_are_errors_naming_file_and_tensor() {
     let p = dir.path().join("shape.safetensors");
     let i = tensors
         .iter()
-        .position(|t| t.0 == "block2_conv1.kernel")
+        .position(|t| t.0 == "block3_conv1.kernel")
         .unwrap();
     let mut bad = tensors.clone();
     bad[i].2 = vec![3, 3, 2, 3];
@@ -185,7 +189,7 @@ fn weights_load_by_name_and_bad_files_are_errors_naming_file_and_tensor() {
     let e = load_err(&p);
     assert!(
         e.contains("shape.safetensors")
-            && e.contains("block2_conv1.kernel")
+            && e.contains("block3_conv1.kernel")
             && e.contains("[3, 3, 2, 3]")
             && e.contains("[3, 3, 2, 4]"),
         "{e}"
@@ -216,7 +220,10 @@ fn weights_load_by_name_and_bad_files_are_errors_naming_file_and_tensor() {
     assert!(load_err(&p).contains("garbage.safetensors"));
     let p = dir.path().join("absent.safetensors");
     let e = load_err(&p);
-    assert!(e.contains("absent.safetensors") && e.contains("cannot read"), "{e}");
+    assert!(
+        e.contains("absent.safetensors") && e.contains("cannot read"),
+        "{e}"
+    );
 
     // Extra tensors in the file are ignored (by-name loading).
     tensors.push(("fc1.kernel".into(), Dtype::F32, vec![1], vec![0; 4]));
@@ -231,7 +238,9 @@ fn preprocess_layer_is_bgr_minus_imagenet_means() {
         .build(0)
         .unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let x: Vec<f32> = (0..2 * 2 * 3 * 3).map(|_| rng.gen_range(0.0..255.0)).collect();
+    let x: Vec<f32> = (0..2 * 2 * 3 * 3)
+        .map(|_| rng.gen_range(0.0..255.0))
+        .collect();
     let b = CpuBackend::new();
     let y = Network::new(&b, &model).predict(&x, 2);
     // Keras: x = x[..., ::-1]; x[..., 0] -= 103.939; x[..., 1] -= 116.779; x[..., 2] -= 123.68
@@ -298,9 +307,12 @@ fn changed(a: &Model, b: &Model) -> Vec<String> {
         .iter()
         .zip(a.params().iter().zip(b.params()))
         .filter(|(_, (pa, pb))| {
-            pa.iter()
-                .zip(pb.iter())
-                .any(|(x, y)| x.values.iter().zip(&y.values).any(|(u, v)| u.to_bits() != v.to_bits()))
+            pa.iter().zip(pb.iter()).any(|(x, y)| {
+                x.values
+                    .iter()
+                    .zip(&y.values)
+                    .any(|(u, v)| u.to_bits() != v.to_bits())
+            })
         })
         .map(|(l, _)| l.name.clone())
         .collect()
@@ -323,7 +335,13 @@ fn fine_tuning_changes_exactly_the_unfrozen_layers() {
     train(&mut model, 1e-3);
     assert_eq!(
         changed(&before, &model),
-        ["block5_conv1", "block5_conv2", "block5_conv3", "dense", "dense_1"]
+        [
+            "block5_conv1",
+            "block5_conv2",
+            "block5_conv3",
+            "dense",
+            "dense_1"
+        ]
     );
 }
 

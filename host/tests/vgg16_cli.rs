@@ -115,7 +115,10 @@ fn features_frozen_finetune_and_evaluate() {
     assert!(ok, "{err}");
     no_error_lines(&err);
     assert!(err.contains("written to cache"), "{err}");
-    assert!(out.contains("Total params: 1,"), "{out}");
+    assert!(
+        out.contains("Model: \"vgg16\"") && out.contains("block5_pool"),
+        "{out}"
+    );
     let acc1 = test_accuracy(&out);
     assert_run_files(&run1);
     assert!(run1.join("classifier/model.json").is_file());
@@ -142,7 +145,19 @@ fn features_frozen_finetune_and_evaluate() {
     args.extend(base);
     let (ok, out, err) = host(&args);
     assert!(ok, "{err}");
-    assert!(out.contains("Non-trainable params: 1,"), "{out}");
+    // The base is frozen: its parameters are the non-trainable ones.
+    let frozen: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Non-trainable params: "))
+        .unwrap_or_else(|| panic!("no summary in {out}"))
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    let base_params = host::applications::vgg16::conv_base(32, 32, [2, 2, 4, 4, 8])
+        .build(0)
+        .unwrap()
+        .param_count();
+    assert_eq!(frozen, base_params, "{out}");
     assert_run_files(&run2);
 
     // 3. Fine-tuning the model of step 2.

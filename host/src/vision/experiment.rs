@@ -23,8 +23,8 @@ use super::image_folder::{
 use super::model::{cats_vs_dogs, MIN_IMAGE_SIDE};
 use super::plot::{plot_curves, PlotError};
 use crate::callback::{BestCheckpoint, Callback, CallbackError};
-use crate::history::{EpochLogs, History};
 use crate::dataset::Dataset;
+use crate::history::{EpochLogs, History};
 use crate::model::Model;
 use crate::optim::Optimizer;
 use crate::train::{evaluate, Evaluation, FitConfig, TrainError};
@@ -336,8 +336,8 @@ pub fn fit_and_report<B: Backend>(
 /// Writes `report.json` into `output` (atomically).
 pub fn write_report(report: &CatsDogsReport, output: &Path) -> Result<(), ExperimentError> {
     let path = output.join("report.json");
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| ExperimentError::Config(e.to_string()))?;
+    let json =
+        serde_json::to_string_pretty(report).map_err(|e| ExperimentError::Config(e.to_string()))?;
     crate::atomic::write_atomic(&path, json.as_bytes())
         .map_err(|source| ExperimentError::Io { path, source })
 }

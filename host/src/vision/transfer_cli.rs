@@ -160,10 +160,15 @@ pub struct FinetuneArgs {
     pub output: PathBuf,
 }
 
-fn config(common: &TransferArgs, base: Option<&BaseArgs>, epochs: usize, output: &PathBuf) -> TransferConfig {
+fn config(
+    common: &TransferArgs,
+    base: Option<&BaseArgs>,
+    epochs: usize,
+    output: &std::path::Path,
+) -> TransferConfig {
     let mut cfg = TransferConfig::book(
         common.data_dir.clone(),
-        output.clone(),
+        output.to_path_buf(),
         base.map(BaseArgs::weights).unwrap_or_default(),
         epochs,
     );
@@ -206,7 +211,10 @@ impl BackendJob for Job<'_> {
         let (report, output) = match self {
             Job::Features(a) => {
                 let cfg = config(&a.common, Some(&a.base), a.epochs, &a.output);
-                let cache = a.cache_dir.clone().unwrap_or_else(|| a.output.join("features"));
+                let cache = a
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(|| a.output.join("features"));
                 (feature_extraction(&backend, &cfg, &cache)?, &a.output)
             }
             Job::Frozen(a) => {
@@ -221,7 +229,10 @@ impl BackendJob for Job<'_> {
                     )));
                 }
                 let cfg = config(&a.common, None, a.epochs, &a.output);
-                (fine_tune(&backend, &cfg, &a.from, a.unfreeze, a.lr)?, &a.output)
+                (
+                    fine_tune(&backend, &cfg, &a.from, a.unfreeze, a.lr)?,
+                    &a.output,
+                )
             }
         };
         print_report(&report, output);
