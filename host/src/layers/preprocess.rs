@@ -58,20 +58,6 @@ impl Preprocess {
             }
         }
     }
-
-    /// The same map on one RGB pixel on the host (for data prepared outside a backend).
-    pub fn apply_pixel(&self, rgb: [f32; 3]) -> [f32; 3] {
-        let (m, off) = self.channel_map();
-        let mut out = off;
-        for (o, v) in out.iter_mut().enumerate() {
-            for (i, x) in rgb.iter().enumerate() {
-                if m[i * 3 + o] != 0.0 {
-                    *v += x * m[i * 3 + o];
-                }
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -81,7 +67,13 @@ mod tests {
     #[test]
     fn caffe_is_bgr_minus_mean() {
         let p = Preprocess::caffe();
-        let [b, g, r] = p.apply_pixel([200.0, 100.0, 50.0]);
+        // The map as the backend's Dense computes it: sum over inputs, then the offset.
+        let (m, off) = p.channel_map();
+        let rgb = [200.0f32, 100.0, 50.0];
+        let out: Vec<f32> = (0..3)
+            .map(|o| (0..3).map(|i| rgb[i] * m[i * 3 + o]).sum::<f32>() + off[o])
+            .collect();
+        let [b, g, r] = [out[0], out[1], out[2]];
         assert_eq!(b, 50.0 - 103.939);
         assert_eq!(g, 100.0 - 116.779);
         assert_eq!(r, 200.0 - 123.68);
