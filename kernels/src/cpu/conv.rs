@@ -1,5 +1,6 @@
 //! 2-D convolution (NHWC × HWIO) forward and backward as im2col + GEMM, in row chunks that fit
-//! in cache and run in parallel on rayon.
+//! in cache and run in parallel on rayon. The GEMMs are [`super::panel`]'s: the kernel matrix
+//! is packed once per op, each block once per use.
 //!
 //! The convolution is the matrix product `Y[M×N] = C[M×K] · W[K×N]` with `M = batch·oh·ow`
 //! output pixels, `K = kh·kw·in_c` and `N = out_c`; row `r` of the im2col matrix `C` holds the
@@ -10,7 +11,8 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::gemm::{gemm, MatRef};
+use super::gemm::MatRef;
+use super::panel::{gemm_packed, pack_a, pack_b, APanelRow, BPanelRow};
 use super::recycle;
 use crate::geometry::Conv2dGeom;
 
@@ -20,6 +22,20 @@ const CHUNK_FLOATS: usize = 64 * 1024;
 thread_local! {
     /// Per-thread im2col block, kept across calls (rayon's workers live as long as the pool).
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread packed panels of a block (A) and, in the kernel gradient, of `dY` (B).
+    static PANELS: RefCell<(Vec<APanelRow>, Vec<BPanelRow>)> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` on this thread's panel buffers (contents unspecified).
+fn with_panels<R>(f: impl FnOnce(&mut Vec<APanelRow>, &mut Vec<BPanelRow>) -> R) -> R {
+    PANELS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let (a, b) = &mut *bufs;
+            f(a, b)
+        }
+        Err(_) => f(&mut Vec::new(), &mut Vec::new()),
+    })
 }
 
 /// Runs `f` on this thread's scratch buffer resized to `len` (contents unspecified).
@@ -269,11 +285,16 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom)
         }
         None => (MatRef::row_major(w, k, n), k),
     };
+    let mut wp = Vec::new();
+    pack_b(wm, &mut wp);
     y.par_chunks_mut(rows * n).enumerate().for_each(|(ci, yc)| {
         let nr = yc.len() / n;
         with_scratch(nr * ld, |cols| {
             im2col(x, g, ci * rows, nr, cols, ld);
-            gemm(MatRef::row_major(cols, nr, ld), wm, 0.0, yc);
+            with_panels(|pa, _| {
+                pack_a(MatRef::row_major(cols, nr, ld), pa);
+                gemm_packed(pa, &wp, (nr, ld, n), 0.0, yc);
+            });
         })
     });
     y
@@ -296,7 +317,8 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
     // Each task zeroes its images first.
     let mut dx = recycle::dirty(g.input_len());
     let rows = chunk_rows(k, g.batch * img_rows);
-    let wt = MatRef::row_major(w, k, n).t();
+    let mut wt = Vec::new();
+    pack_b(MatRef::row_major(w, k, n).t(), &mut wt);
     // As many whole images per task as fill a block (the col2im of different images never
     // overlaps); an image larger than a block is done in several GEMMs.
     let imgs = (rows / img_rows).max(1);
@@ -312,7 +334,10 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
                 let r0 = b0 * img_rows + r;
                 with_scratch(nr * k, |cols| {
                     let dy_rows = MatRef::row_major(&dy[r0 * n..(r0 + nr) * n], nr, n);
-                    gemm(dy_rows, wt, 0.0, cols);
+                    with_panels(|pa, _| {
+                        pack_a(dy_rows, pa);
+                        gemm_packed(pa, &wt, (nr, n, k), 0.0, cols);
+                    });
                     // Split the block's rows at image boundaries.
                     let mut i = 0;
                     while i < nr {
@@ -357,7 +382,11 @@ pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> V
                 with_scratch(nr * k, |cols| {
                     im2col(x, g, r0, nr, cols, k);
                     let dy_rows = MatRef::row_major(&dy[r0 * n..(r0 + nr) * n], nr, n);
-                    gemm(MatRef::row_major(cols, nr, k).t(), dy_rows, 1.0, &mut acc);
+                    with_panels(|pa, pb| {
+                        pack_a(MatRef::row_major(cols, nr, k).t(), pa);
+                        pack_b(dy_rows, pb);
+                        gemm_packed(pa, pb, (k, nr, n), 1.0, &mut acc);
+                    });
                 });
                 acc
             },

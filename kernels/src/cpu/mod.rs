@@ -1,15 +1,16 @@
-//! The native CPU backend: im2col + `matrixmultiply` SGEMM for convolutions and dense layers,
-//! rayon for parallelism.
+//! The native CPU backend: im2col + packed-panel GEMM for convolutions, `matrixmultiply` SGEMM
+//! for dense layers, rayon for parallelism.
 //!
 //! - Convolutions are GEMMs over the im2col matrix, cut into row blocks of about 256 KiB (and
 //!   at least 4 blocks per thread); each task forms its block in a per-thread scratch buffer
-//!   and multiplies it with the (bias-augmented) kernel matrix. The input gradient works on
-//!   whole images per task so that col2im never races; the kernel gradient sums per-task
-//!   partial products.
-//! - `matrixmultiply` was chosen over `gemm` 0.18 by measurement on the MNIST shapes, single
-//!   thread (best of 20, development VM): 43264×9×32: 63 vs 59 GFLOP/s; 7744×288×64: 115 vs
-//!   107; 576×576×128: 161 vs 111; 288×7744×64: 132 vs 103; only 9×43264×32 favoured `gemm`
-//!   (56 vs 37), a shape the backend never multiplies in one piece.
+//!   and multiplies it with the (bias-augmented) kernel matrix, packed once per op (see
+//!   `panel.rs`). The input gradient works on whole images per task so that col2im never
+//!   races; the kernel gradient sums per-task partial products.
+//! - The convolutions moved from `matrixmultiply` to `panel.rs` by measurement: `matrixmultiply`
+//!   re-packs both operands on every call, which took 35 % of a one-thread MNIST training step
+//!   (`perf`); with the kernel matrix packed once per op the step went from 61.7 to 42.3 ms on
+//!   one thread and from 34.5 to 25.7 ms on two (`host bench --backend cpu`, 2-core Zen 2 VM).
+//!   Dense layers are too small to matter and keep `matrixmultiply`.
 //! - Element-wise ops and the optimisers run over blocks of 16 Ki elements in parallel (ops on
 //!   at most one block run on the calling thread, as do small dense layers); pooling and
 //!   resampling run one image per task.
@@ -23,6 +24,7 @@ mod elementwise;
 mod gemm;
 mod loss;
 mod optim;
+mod panel;
 mod pool;
 mod recycle;
 mod resample;
