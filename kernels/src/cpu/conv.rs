@@ -261,8 +261,22 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
     }
 }
 
-/// `y = conv2d(x, w) + bias`.
+/// `y = conv2d(x, w) + bias`: by Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 16
+/// or more input channels; see `winograd.rs`), else as im2col + GEMM.
 pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> Vec<f32> {
+    if super::winograd::applies(g) {
+        return super::winograd::conv2d(x, w, bias, g);
+    }
+    conv2d_im2col(x, w, bias, g)
+}
+
+/// `y = conv2d(x, w) + bias` as im2col + GEMM.
+pub(crate) fn conv2d_im2col(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Conv2dGeom,
+) -> Vec<f32> {
     assert_eq!(x.len(), g.input_len(), "conv2d: input length");
     assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);

@@ -29,6 +29,7 @@ mod pool;
 mod recycle;
 mod resample;
 mod tensor;
+mod winograd;
 
 use std::sync::Arc;
 

@@ -1,0 +1,439 @@
+//! 3×3 stride-1 convolution forward by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray,
+//! "Fast Algorithms for Convolutional Neural Networks", 2015).
+//!
+//! Each 2×2 block of output pixels ("tile") is computed from its 4×4 input patch `d` and the
+//! transformed kernel `U = G g Gᵀ` as `Y = Aᵀ [U ⊙ (Bᵀ d B)] A`: per tile and channel pair 16
+//! multiplies instead of 36. Over channels the element-wise products become 16 independent
+//! GEMMs `M_e[tiles × out_c] = V_e[tiles × in_c] · U_e[in_c × out_c]`, run by `panel.rs`. The
+//! kernel transform is done and packed once per op; the input and output transforms are
+//! vectorised over channels.
+//!
+//! Only the forward pass uses it (the gradients stay im2col GEMMs). Results differ from the
+//! direct sum by rounding only (the transforms' constants are 0, ±1 and ±½).
+
+use rayon::prelude::*;
+
+use super::gemm::MatRef;
+use super::panel::{gemm_packed, pack_a, pack_b, APanelRow, BPanelRow};
+use super::recycle;
+use crate::geometry::Conv2dGeom;
+
+/// Input channels from which the transforms pay for themselves. Measured (2-core Zen 2,
+/// batch 64 / 32, against im2col + the same GEMM): 13×13×32→64 (MNIST conv2) 20 ms vs 4.3;
+/// 180×180×64→64 (VGG16 block1_conv2) 0.71-0.75 s vs 0.77-0.83; 45×45×256→256 0.50 s vs 0.67;
+/// 11×11×512→512 0.12-0.14 s vs 0.18-0.19.
+const MIN_IN_C: usize = 64;
+
+/// Output pixels per image from which the transform pays (a 3×3 output is four 2×2 tiles of
+/// which 7 of 16 pixels are real: MNIST conv3 took 3.7 ms vs 1.5).
+const MIN_OUT_PIXELS: usize = 64;
+
+/// Floats of transformed input per task (about 1 MiB: a chunk of tiles stays in L2/L3).
+const CHUNK_FLOATS: usize = 1024 * 1024;
+
+/// Whether the CPU backend computes this convolution here: [`supported`], with enough input
+/// channels and output pixels for the transforms to pay.
+pub(crate) fn applies(g: &Conv2dGeom) -> bool {
+    supported(g) && g.in_c >= MIN_IN_C && g.out_h() * g.out_w() >= MIN_OUT_PIXELS
+}
+
+/// Whether [`conv2d`] can compute this convolution: 3×3, stride 1, a non-empty output.
+pub(crate) fn supported(g: &Conv2dGeom) -> bool {
+    g.kh == 3
+        && g.kw == 3
+        && g.stride_h == 1
+        && g.stride_w == 1
+        && g.out_h() > 0
+        && g.out_w() > 0
+        && g.batch > 0
+        && g.out_c > 0
+        && g.in_c > 0
+}
+
+/// `G`, the kernel transform of F(2×2, 3×3).
+const G: [[f32; 3]; 4] = [
+    [1.0, 0.0, 0.0],
+    [0.5, 0.5, 0.5],
+    [0.5, -0.5, 0.5],
+    [0.0, 0.0, 1.0],
+];
+
+/// The 16 transformed kernels `U_e = (G g Gᵀ)[e / 4][e % 4]`, each `in_c × out_c`, packed.
+fn transform_kernel(w: &[f32], ic: usize, oc: usize) -> Vec<Vec<BPanelRow>> {
+    let mut u = vec![vec![0.0f32; ic * oc]; 16];
+    for c in 0..ic {
+        for o in 0..oc {
+            let g = |ky: usize, kx: usize| w[((ky * 3 + kx) * ic + c) * oc + o];
+            // t = G g (4 × 3), then U = t Gᵀ (4 × 4).
+            let mut t = [[0.0f32; 3]; 4];
+            for (i, gi) in G.iter().enumerate() {
+                for (kx, tv) in t[i].iter_mut().enumerate() {
+                    *tv = gi[0] * g(0, kx) + gi[1] * g(1, kx) + gi[2] * g(2, kx);
+                }
+            }
+            for i in 0..4 {
+                for (j, gj) in G.iter().enumerate() {
+                    u[i * 4 + j][c * oc + o] = t[i][0] * gj[0] + t[i][1] * gj[1] + t[i][2] * gj[2];
+                }
+            }
+        }
+    }
+    u.iter()
+        .map(|ue| {
+            let mut packed = Vec::new();
+            pack_b(MatRef::row_major(ue, ic, oc), &mut packed);
+            packed
+        })
+        .collect()
+}
+
+/// `d = a - b`, element-wise (a loop LLVM vectorises).
+#[inline(always)]
+fn sub(d: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((d, a), b) in d.iter_mut().zip(a).zip(b) {
+        *d = a - b;
+    }
+}
+
+/// `d = a + b`, element-wise.
+#[inline(always)]
+fn add(d: &mut [f32], a: &[f32], b: &[f32]) {
+    for ((d, a), b) in d.iter_mut().zip(a).zip(b) {
+        *d = a + b;
+    }
+}
+
+/// `d = a + b + c + e`, element-wise.
+#[inline(always)]
+fn add4(d: &mut [f32], a: &[f32], b: &[f32], c: &[f32], e: &[f32]) {
+    for ((((d, a), b), c), e) in d.iter_mut().zip(a).zip(b).zip(c).zip(e) {
+        *d = a + b + c + e;
+    }
+}
+
+/// `d = a - b - c + e`, element-wise.
+#[inline(always)]
+fn sub2_add(d: &mut [f32], a: &[f32], b: &[f32], c: &[f32], e: &[f32]) {
+    for ((((d, a), b), c), e) in d.iter_mut().zip(a).zip(b).zip(c).zip(e) {
+        *d = a - b - c + e;
+    }
+}
+
+/// The input transform `Bᵀ d B` of one tile, for every channel: `p[dy][dx]` is the patch's
+/// pixel (`ic` channels, zeros outside the image), `v[e]` receives element `e` (row-major 4×4)
+/// of the transform; `t` (16 × `ic`) holds `Bᵀ d`. Each step is a pass over the channels.
+#[inline(always)]
+fn input_channels(p: &[[&[f32]; 4]; 4], v: [&mut [f32]; 16], t: &mut [f32], ic: usize) {
+    let mut rows = t.chunks_exact_mut(ic);
+    let mut t: [&mut [f32]; 16] = std::array::from_fn(|_| rows.next().expect("16 rows"));
+    for s in 0..4 {
+        sub(t[s], p[0][s], p[2][s]);
+        add(t[4 + s], p[1][s], p[2][s]);
+        sub(t[8 + s], p[2][s], p[1][s]);
+        sub(t[12 + s], p[1][s], p[3][s]);
+    }
+    let [v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15] = v;
+    for (r, [a, b, c, d]) in [
+        [v0, v1, v2, v3],
+        [v4, v5, v6, v7],
+        [v8, v9, v10, v11],
+        [v12, v13, v14, v15],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tr = &mut t[4 * r..4 * r + 4];
+        sub(a, tr[0], tr[2]);
+        add(b, tr[1], tr[2]);
+        sub(c, tr[2], tr[1]);
+        sub(d, tr[1], tr[3]);
+    }
+}
+
+/// The output transform `Aᵀ m A` of one tile plus the bias, for every output channel: `m[e]`
+/// holds product `e`, `y[2 i + j]` receives output pixel `(i, j)` of the 2×2 block; `t`
+/// (8 × `oc`) holds `Aᵀ m`.
+#[inline(always)]
+fn output_channels(m: [&[f32]; 16], bias: &[f32], y: [&mut [f32]; 4], t: &mut [f32], oc: usize) {
+    let mut rows = t.chunks_exact_mut(oc);
+    let t: [&mut [f32]; 8] = std::array::from_fn(|_| rows.next().expect("8 rows"));
+    let zero = &bias[oc..2 * oc];
+    for s in 0..4 {
+        add4(t[s], m[s], m[4 + s], m[8 + s], zero);
+        sub2_add(t[4 + s], m[4 + s], m[8 + s], m[12 + s], zero);
+    }
+    let bias = &bias[..oc];
+    let [y0, y1, y2, y3] = y;
+    for (i, (a, b)) in [(y0, y1), (y2, y3)].into_iter().enumerate() {
+        let ti = &t[4 * i..4 * i + 4];
+        add4(a, ti[0], ti[1], ti[2], bias);
+        sub2_add(b, ti[1], ti[2], ti[3], bias);
+    }
+}
+
+/// The output rows of one tile row (`y` rows `2 ty` and, when it exists, `2 ty + 1` of image
+/// `b`), with the tile row's coordinates.
+struct TileRow<'a> {
+    b: usize,
+    ty: usize,
+    y: &'a mut [f32],
+}
+
+/// Per-task buffers: transformed input (16 × tiles × in_c), its packed panels, and the 16
+/// products (16 × tiles × out_c), and one tile's 2×2 output block.
+#[derive(Default)]
+struct Scratch {
+    v: Vec<f32>,
+    panels: Vec<APanelRow>,
+    m: Vec<f32>,
+    out: Vec<f32>,
+    t: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+thread_local! {
+    /// Per-thread buffers, kept across calls (fresh megabytes per task cost page faults).
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// `y = conv2d(x, w) + bias` for a [`supported`] convolution.
+pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> Vec<f32> {
+    assert!(supported(g), "winograd::conv2d: unsupported geometry");
+    assert_eq!(x.len(), g.input_len(), "conv2d: input length");
+    assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
+    let (ic, oc) = (g.in_c, g.out_c);
+    let (oh, ow) = (g.out_h(), g.out_w());
+    if let Some(b) = bias {
+        assert_eq!(b.len(), oc, "conv2d: bias length");
+    }
+    let u = transform_kernel(w, ic, oc);
+    let zero = vec![0.0f32; ic.max(oc)];
+    let tw = ow.div_ceil(2);
+    let th = oh.div_ceil(2);
+    // Every output pixel belongs to exactly one tile and is written by it.
+    let mut y = recycle::dirty(g.output_len());
+    let mut rows = Vec::with_capacity(g.batch * th);
+    {
+        let mut rest: &mut [f32] = &mut y;
+        for b in 0..g.batch {
+            for ty in 0..th {
+                let len = (2.min(oh - 2 * ty)) * ow * oc;
+                let (head, tail) = rest.split_at_mut(len);
+                rows.push(TileRow { b, ty, y: head });
+                rest = tail;
+            }
+        }
+    }
+    let tile_rows_per_task = (CHUNK_FLOATS / (16 * tw * ic)).max(1);
+    rows.par_chunks_mut(tile_rows_per_task).for_each(|task| {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => tile_rows(x, g, &u, bias, &zero, task, &mut s),
+            // Re-entered from inside an op's task: buffers of its own.
+            Err(_) => tile_rows(x, g, &u, bias, &zero, task, &mut Scratch::default()),
+        })
+    });
+    y
+}
+
+/// The tiles of `task` (whole tile rows): input transform, 16 GEMMs, output transform.
+fn tile_rows(
+    x: &[f32],
+    g: &Conv2dGeom,
+    u: &[Vec<BPanelRow>],
+    bias: Option<&[f32]>,
+    zero: &[f32],
+    task: &mut [TileRow<'_>],
+    s: &mut Scratch,
+) {
+    let (ic, oc) = (g.in_c, g.out_c);
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let tw = ow.div_ceil(2);
+    let nt = task.len() * tw;
+    let (pt, pl) = (g.pad_top() as isize, g.pad_left() as isize);
+    let (ih, iw) = (g.in_h as isize, g.in_w as isize);
+    s.v.resize(16 * nt * ic, 0.0);
+    s.t.resize(16 * ic.max(oc), 0.0);
+    s.m.resize(16 * nt * oc, 0.0);
+
+    // Input transform, vectorised over channels.
+    for (r, row) in task.iter().enumerate() {
+        let img = &x[row.b * g.in_h * g.in_w * ic..(row.b + 1) * g.in_h * g.in_w * ic];
+        for tx in 0..tw {
+            let t = r * tw + tx;
+            let iy0 = 2 * row.ty as isize - pt;
+            let ix0 = 2 * tx as isize - pl;
+            let patch: [[&[f32]; 4]; 4] = std::array::from_fn(|dy| {
+                std::array::from_fn(|dx| {
+                    let (iy, ix) = (iy0 + dy as isize, ix0 + dx as isize);
+                    if iy < 0 || iy >= ih || ix < 0 || ix >= iw {
+                        &zero[..ic]
+                    } else {
+                        let p = (iy as usize * g.in_w + ix as usize) * ic;
+                        &img[p..p + ic]
+                    }
+                })
+            });
+            let mut blocks = s.v.chunks_exact_mut(nt * ic);
+            let v: [&mut [f32]; 16] = std::array::from_fn(|_| {
+                let block = blocks.next().expect("16 blocks");
+                &mut block[t * ic..(t + 1) * ic]
+            });
+            input_channels(&patch, v, &mut s.t, ic);
+        }
+    }
+
+    // The 16 products.
+    for (e, ue) in u.iter().enumerate() {
+        pack_a(
+            MatRef::row_major(&s.v[e * nt * ic..(e + 1) * nt * ic], nt, ic),
+            &mut s.panels,
+        );
+        gemm_packed(
+            &s.panels,
+            ue,
+            (nt, ic, oc),
+            0.0,
+            &mut s.m[e * nt * oc..(e + 1) * nt * oc],
+        );
+    }
+
+    // Output transform and bias, vectorised over output channels, through a 2×2 block of
+    // this tile in `s.out` (a tile at the bottom or right edge may keep only part of it).
+    s.out.resize(4 * oc, 0.0);
+    // The bias, then zeros: `output_channels` adds zeros where it adds no bias.
+    s.bias.clear();
+    s.bias.extend_from_slice(bias.unwrap_or(&zero[..oc]));
+    s.bias.extend_from_slice(&zero[..oc]);
+    for (r, row) in task.iter_mut().enumerate() {
+        let rows_here = 2.min(oh - 2 * row.ty);
+        for tx in 0..tw {
+            let t = r * tw + tx;
+            let cols_here = 2.min(ow - 2 * tx);
+            let m: [&[f32]; 16] =
+                std::array::from_fn(|e| &s.m[(e * nt + t) * oc..(e * nt + t + 1) * oc]);
+            let mut px = s.out.chunks_exact_mut(oc);
+            let y: [&mut [f32]; 4] = std::array::from_fn(|_| px.next().expect("4 pixels"));
+            output_channels(m, &s.bias, y, &mut s.t, oc);
+            for i in 0..rows_here {
+                let at = (i * ow + 2 * tx) * oc;
+                row.y[at..at + cols_here * oc]
+                    .copy_from_slice(&s.out[2 * i * oc..(2 * i + cols_here) * oc]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::Padding;
+
+    /// The convolution as a plain f64 sum over the window.
+    fn direct(x: &[f32], w: &[f32], bias: &[f32], g: &Conv2dGeom) -> Vec<f64> {
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let (pt, pl) = (g.pad_top() as isize, g.pad_left() as isize);
+        let mut y = vec![0.0f64; g.output_len()];
+        for b in 0..g.batch {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for o in 0..g.out_c {
+                        let mut acc = bias[o] as f64;
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let iy = oy as isize + ky as isize - pt;
+                                let ix = ox as isize + kx as isize - pl;
+                                if iy < 0
+                                    || ix < 0
+                                    || iy >= g.in_h as isize
+                                    || ix >= g.in_w as isize
+                                {
+                                    continue;
+                                }
+                                for c in 0..g.in_c {
+                                    let xi = ((b * g.in_h + iy as usize) * g.in_w + ix as usize)
+                                        * g.in_c
+                                        + c;
+                                    let wi = ((ky * 3 + kx) * g.in_c + c) * g.out_c + o;
+                                    acc += x[xi] as f64 * w[wi] as f64;
+                                }
+                            }
+                        }
+                        y[((b * oh + oy) * ow + ox) * g.out_c + o] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn matches_the_direct_sum_for_valid_and_same_odd_and_even_sizes() {
+        let mut state = 7u32;
+        let mut rand = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for (batch, h, w, ic, oc, padding) in [
+            (2, 13, 13, 32, 64, Padding::Valid),
+            (1, 8, 6, 16, 5, Padding::Same),
+            (3, 5, 7, 17, 33, Padding::Same),
+            (1, 3, 3, 16, 1, Padding::Valid),
+            (2, 4, 9, 20, 16, Padding::Valid),
+            (1, 10, 9, 64, 8, Padding::Same),
+        ] {
+            let g = Conv2dGeom {
+                batch,
+                in_h: h,
+                in_w: w,
+                in_c: ic,
+                out_c: oc,
+                kh: 3,
+                kw: 3,
+                stride_h: 1,
+                stride_w: 1,
+                padding,
+            };
+            assert!(supported(&g));
+            let x: Vec<f32> = (0..g.input_len()).map(|_| rand()).collect();
+            let wt: Vec<f32> = (0..g.weight_len()).map(|_| rand()).collect();
+            let bias: Vec<f32> = (0..oc).map(|_| rand()).collect();
+            let want = direct(&x, &wt, &bias, &g);
+            let got = conv2d(&x, &wt, Some(&bias), &g);
+            assert_eq!(got.len(), want.len());
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "{g:?} element {i}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn takes_only_3x3_stride_1_convolutions_with_enough_channels_and_pixels() {
+        let g = Conv2dGeom {
+            batch: 1,
+            in_h: 10,
+            in_w: 10,
+            in_c: 64,
+            out_c: 8,
+            kh: 3,
+            kw: 3,
+            stride_h: 1,
+            stride_w: 1,
+            padding: Padding::Valid,
+        };
+        assert!(applies(&g));
+        assert!(!applies(&Conv2dGeom { stride_w: 2, ..g }));
+        assert!(!applies(&Conv2dGeom { in_c: 32, ..g }));
+        assert!(!applies(&Conv2dGeom {
+            in_h: 5,
+            in_w: 5,
+            ..g
+        }));
+        assert!(!applies(&Conv2dGeom { kh: 5, kw: 5, ..g }));
+        assert!(supported(&Conv2dGeom { in_c: 3, ..g }));
+        assert!(!supported(&Conv2dGeom { in_h: 2, ..g }));
+        assert!(!supported(&Conv2dGeom { kh: 1, kw: 1, ..g }));
+    }
+}
