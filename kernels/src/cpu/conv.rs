@@ -261,7 +261,7 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
     }
 }
 
-/// `y = conv2d(x, w) + bias`: by Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 16
+/// `y = conv2d(x, w) + bias`: by Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128
 /// or more input channels; see `winograd.rs`), else as im2col + GEMM.
 pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> Vec<f32> {
     if super::winograd::applies(g) {

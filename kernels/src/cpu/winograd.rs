@@ -18,11 +18,13 @@ use super::panel::{gemm_packed, pack_a, pack_b, APanelRow, BPanelRow};
 use super::recycle;
 use crate::geometry::Conv2dGeom;
 
-/// Input channels from which the transforms pay for themselves. Measured (2-core Zen 2,
-/// batch 64 / 32, against im2col + the same GEMM): 13×13×32→64 (MNIST conv2) 20 ms vs 4.3;
-/// 180×180×64→64 (VGG16 block1_conv2) 0.71-0.75 s vs 0.77-0.83; 45×45×256→256 0.50 s vs 0.67;
-/// 11×11×512→512 0.12-0.14 s vs 0.18-0.19.
-const MIN_IN_C: usize = 64;
+/// Input channels from which the transforms pay for themselves. Measured (2-core Zen 2, batch
+/// 32, best of 4, against im2col + the same GEMM): 180×180×64→64 1.00 s vs 0.81;
+/// 90×90×64→128 0.38 s vs 0.34; 90×90×128→128 0.55 vs 0.66; 20×20×128→256 37 ms vs 46;
+/// 45×45×256→256 0.43 s vs 0.55; 22×22×512→512 0.34 s vs 0.71; 11×11×512→512 0.14 s vs 0.22.
+/// The input gradient, itself such a convolution of `dy`, did not gain (13×13×32 from
+/// 11×11×64: 5.4 ms vs 3.0; 9×9×256 from 7×7×256: 29 ms vs 16) and stays col2im.
+const MIN_IN_C: usize = 128;
 
 /// Output pixels per image from which the transform pays (a 3×3 output is four 2×2 tiles of
 /// which 7 of 16 pixels are real: MNIST conv3 took 3.7 ms vs 1.5).
@@ -196,26 +198,58 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
+/// A stride-1 3×3 convolution as the tiles see it: input and output sizes and the zero
+/// padding before the input.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    batch: usize,
+    in_h: usize,
+    in_w: usize,
+    ic: usize,
+    oc: usize,
+    out_h: usize,
+    out_w: usize,
+    pad_top: usize,
+    pad_left: usize,
+}
+
 /// `y = conv2d(x, w) + bias` for a [`supported`] convolution.
 pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> Vec<f32> {
     assert!(supported(g), "winograd::conv2d: unsupported geometry");
     assert_eq!(x.len(), g.input_len(), "conv2d: input length");
     assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
-    let (ic, oc) = (g.in_c, g.out_c);
-    let (oh, ow) = (g.out_h(), g.out_w());
     if let Some(b) = bias {
-        assert_eq!(b.len(), oc, "conv2d: bias length");
+        assert_eq!(b.len(), g.out_c, "conv2d: bias length");
     }
+    let plan = Plan {
+        batch: g.batch,
+        in_h: g.in_h,
+        in_w: g.in_w,
+        ic: g.in_c,
+        oc: g.out_c,
+        out_h: g.out_h(),
+        out_w: g.out_w(),
+        pad_top: g.pad_top(),
+        pad_left: g.pad_left(),
+    };
+    run(x, w, bias, &plan)
+}
+
+/// The convolution of `plan` (kernel `w` in HWIO for `plan.ic → plan.oc`), whole tile rows
+/// per task.
+fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, plan: &Plan) -> Vec<f32> {
+    let (ic, oc) = (plan.ic, plan.oc);
+    let (oh, ow) = (plan.out_h, plan.out_w);
     let u = transform_kernel(w, ic, oc);
     let zero = vec![0.0f32; ic.max(oc)];
     let tw = ow.div_ceil(2);
     let th = oh.div_ceil(2);
     // Every output pixel belongs to exactly one tile and is written by it.
-    let mut y = recycle::dirty(g.output_len());
-    let mut rows = Vec::with_capacity(g.batch * th);
+    let mut y = recycle::dirty(plan.batch * oh * ow * oc);
+    let mut rows = Vec::with_capacity(plan.batch * th);
     {
         let mut rest: &mut [f32] = &mut y;
-        for b in 0..g.batch {
+        for b in 0..plan.batch {
             for ty in 0..th {
                 let len = (2.min(oh - 2 * ty)) * ow * oc;
                 let (head, tail) = rest.split_at_mut(len);
@@ -224,12 +258,14 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom)
             }
         }
     }
-    let tile_rows_per_task = (CHUNK_FLOATS / (16 * tw * ic)).max(1);
+    // Tasks of about `CHUNK_FLOATS` of transformed input, and at least four per thread.
+    let balanced = rows.len().div_ceil(4 * rayon::current_num_threads());
+    let tile_rows_per_task = (CHUNK_FLOATS / (16 * tw * ic)).min(balanced).max(1);
     rows.par_chunks_mut(tile_rows_per_task).for_each(|task| {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => tile_rows(x, g, &u, bias, &zero, task, &mut s),
+            Ok(mut s) => tile_rows(x, plan, &u, bias, &zero, task, &mut s),
             // Re-entered from inside an op's task: buffers of its own.
-            Err(_) => tile_rows(x, g, &u, bias, &zero, task, &mut Scratch::default()),
+            Err(_) => tile_rows(x, plan, &u, bias, &zero, task, &mut Scratch::default()),
         })
     });
     y
@@ -238,18 +274,18 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom)
 /// The tiles of `task` (whole tile rows): input transform, 16 GEMMs, output transform.
 fn tile_rows(
     x: &[f32],
-    g: &Conv2dGeom,
+    g: &Plan,
     u: &[Vec<BPanelRow>],
     bias: Option<&[f32]>,
     zero: &[f32],
     task: &mut [TileRow<'_>],
     s: &mut Scratch,
 ) {
-    let (ic, oc) = (g.in_c, g.out_c);
-    let (oh, ow) = (g.out_h(), g.out_w());
+    let (ic, oc) = (g.ic, g.oc);
+    let (oh, ow) = (g.out_h, g.out_w);
     let tw = ow.div_ceil(2);
     let nt = task.len() * tw;
-    let (pt, pl) = (g.pad_top() as isize, g.pad_left() as isize);
+    let (pt, pl) = (g.pad_top as isize, g.pad_left as isize);
     let (ih, iw) = (g.in_h as isize, g.in_w as isize);
     s.v.resize(16 * nt * ic, 0.0);
     s.t.resize(16 * ic.max(oc), 0.0);
@@ -415,7 +451,7 @@ mod tests {
             batch: 1,
             in_h: 10,
             in_w: 10,
-            in_c: 64,
+            in_c: 128,
             out_c: 8,
             kh: 3,
             kw: 3,
@@ -425,7 +461,7 @@ mod tests {
         };
         assert!(applies(&g));
         assert!(!applies(&Conv2dGeom { stride_w: 2, ..g }));
-        assert!(!applies(&Conv2dGeom { in_c: 32, ..g }));
+        assert!(!applies(&Conv2dGeom { in_c: 64, ..g }));
         assert!(!applies(&Conv2dGeom {
             in_h: 5,
             in_w: 5,
