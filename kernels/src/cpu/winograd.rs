@@ -416,6 +416,7 @@ mod tests {
             (1, 3, 3, 16, 1, Padding::Valid),
             (2, 4, 9, 20, 16, Padding::Valid),
             (1, 10, 9, 64, 8, Padding::Same),
+            (2, 9, 10, 128, 19, Padding::Same),
         ] {
             let g = Conv2dGeom {
                 batch,
