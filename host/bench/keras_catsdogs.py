@@ -12,7 +12,8 @@ Dense(1, sigmoid); rmsprop, binary cross-entropy). Prints the seconds per epoch 
 """
 import argparse
 import os
-import time
+
+from keras_timer import epoch_timer
 
 
 def main():
@@ -48,14 +49,7 @@ def main():
     model = keras.Model(inputs=inputs, outputs=outputs)
     model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            print(f"keras epoch {epoch + 1}: {time.perf_counter() - self.t:.1f} s", flush=True)
-
-    model.fit(train, validation_data=val, epochs=args.epochs, callbacks=[Timer()], verbose=2)
+    model.fit(train, validation_data=val, epochs=args.epochs, callbacks=[epoch_timer(keras)], verbose=2)
 
 
 if __name__ == "__main__":

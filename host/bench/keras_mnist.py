@@ -13,9 +13,10 @@ import argparse
 import gzip
 import os
 import struct
-import time
 
 import numpy as np
+
+from keras_timer import epoch_timer
 
 
 def read_idx(path):
@@ -54,14 +55,7 @@ def main():
     model = keras.Model(inputs=inputs, outputs=outputs)
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            print(f"keras epoch {epoch + 1}: {time.perf_counter() - self.t:.1f} s")
-
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=64, callbacks=[Timer()], verbose=2)
+    model.fit(x_train, y_train, epochs=args.epochs, batch_size=64, callbacks=[epoch_timer(keras)], verbose=2)
     loss, acc = model.evaluate(x_test, y_test, verbose=0)
     print(f"Test accuracy: {acc:.4f}")
 

@@ -27,14 +27,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def run(cmd, pattern, env=None):
-    """Runs `cmd`, echoes its output, returns the float of `pattern`'s first group."""
+def run(cmd, pattern=None, env=None):
+    """Runs `cmd` and returns the float of `pattern`'s first group in its output (None without
+    a pattern); exits with its output when it fails or the pattern is missing."""
     print("$ " + " ".join(cmd), flush=True)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     text = out.stdout + out.stderr
-    m = re.search(pattern, text)
-    if out.returncode != 0 or not m:
+    m = re.search(pattern, text) if pattern else None
+    if out.returncode != 0 or (pattern and not m):
         sys.exit(f"error: `{' '.join(cmd)}` failed (exit {out.returncode}):\n{text[-3000:]}")
+    if not pattern:
+        return None
     value = float(m.group(1))
     print(f"  -> {value}", flush=True)
     return value
@@ -84,7 +87,7 @@ def main():
                 run([args.host, "make-subset", "--src",
                      os.path.join(data, "cats-vs-dogs-photos", "train"), "--dst", subset,
                      "--train", "0..1000", "--validation", "1000..1500", "--test", "1500..2000"],
-                    r"()", env)
+                    env=env)
             ours, theirs = [], []
             for _ in range(args.rounds):
                 ours.append(run([args.host, "train-catsdogs", "--backend", "cpu", "--epochs", "1",

@@ -271,12 +271,7 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom)
 }
 
 /// `y = conv2d(x, w) + bias` as im2col + GEMM.
-pub(crate) fn conv2d_im2col(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    g: &Conv2dGeom,
-) -> Vec<f32> {
+fn conv2d_im2col(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> Vec<f32> {
     assert_eq!(x.len(), g.input_len(), "conv2d: input length");
     assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);

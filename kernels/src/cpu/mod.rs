@@ -9,7 +9,7 @@
 //! - The convolutions moved from `matrixmultiply` to `panel.rs` by measurement: `matrixmultiply`
 //!   re-packs both operands on every call, which took 35 % of a one-thread MNIST training step
 //!   (`perf`); with the kernel matrix packed once per op the step went from 61.7 to 42.3 ms on
-//!   one thread and from 34.5 to 25.7 ms on two (`host bench --backend cpu`, 2-core Zen 2 VM).
+//!   one thread and from 34.5 to 25.7 ms on two (`host bench --backend cpu`, 2-core AMD EPYC VM).
 //!   Dense layers are too small to matter and keep `matrixmultiply`.
 //! - Element-wise ops and the optimisers run over blocks of 16 Ki elements in parallel (ops on
 //!   at most one block run on the calling thread, as do small dense layers); pooling and
