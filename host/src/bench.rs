@@ -15,6 +15,7 @@ use crate::loss::Loss;
 use crate::model::ModelError;
 use crate::network::Network;
 use crate::optim::{Optimizer, OptimizerState};
+use crate::step::{train_step, BatchInput};
 use crate::zoo;
 
 /// Options of `bench`.
@@ -217,11 +218,9 @@ fn bench_backend<B: Backend>(b: &B, batch: usize, steps: usize) -> Result<(), Be
     let mut net = Network::new(b, &model);
     let mut opt = OptimizerState::new(Optimizer::rmsprop(), &net);
     let step = |net: &mut Network<'_, B>, opt: &mut OptimizerState<B>| {
-        let x = b.from_slice(&images);
-        let (logits, tape) = net.forward(x, batch, Some(0));
-        let out = loss.compute(b, &logits, &labels, batch);
-        let grads = net.backward(tape.expect("training tape"), out.grad);
-        opt.apply(net, grads);
+        let out = train_step(net, &loss, BatchInput::Host(&images), &labels, 0)
+            .expect("a training forward pass keeps a tape");
+        opt.apply(net, out.grads);
     };
     step(&mut net, &mut opt);
     let start = Instant::now();

@@ -33,6 +33,7 @@ pub mod optim;
 pub mod quantize;
 pub mod save;
 pub mod sequential;
+pub mod step;
 pub mod summary;
 pub mod train;
 pub mod vision;

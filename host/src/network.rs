@@ -1,5 +1,7 @@
 //! A model's weights on a device, with the forward and backward passes of every layer.
 
+use std::sync::Arc;
+
 use kernels::Backend;
 
 use crate::layers::{Activation, LayerKind, Shape};
@@ -9,10 +11,12 @@ use crate::model::{Model, Param};
 enum Cache<B: Backend> {
     /// Nothing (the layer's backward needs only shapes).
     Empty,
-    /// Conv2D/Dense: the input (for the weight gradient) and the ReLU output.
+    /// Conv2D/Dense: the input (for the weight gradient) and the ReLU output. Both are
+    /// shared with the activations they are (a ReLU output is often the next layer's input),
+    /// never copied.
     Linear {
-        x: Option<B::Tensor>,
-        relu_y: Option<B::Tensor>,
+        x: Option<Arc<B::Tensor>>,
+        relu_y: Option<Arc<B::Tensor>>,
     },
     /// MaxPooling2D: arg-max positions.
     MaxPool(B::Index),
@@ -150,10 +154,21 @@ impl<'b, B: Backend> Network<'b, B> {
         batch: usize,
         dropout_seed: Option<u64>,
     ) -> (B::Tensor, Option<Tape<B>>) {
-        let b = self.backend;
+        self.forward_on(self.backend, x, batch, dropout_seed)
+    }
+
+    /// [`Network::forward`] with the ops on `b` (a replica of the network's backend, see
+    /// [`kernels::Backend::on_replicas`]).
+    pub fn forward_on(
+        &self,
+        b: &B,
+        x: B::Tensor,
+        batch: usize,
+        dropout_seed: Option<u64>,
+    ) -> (B::Tensor, Option<Tape<B>>) {
         let training = dropout_seed.is_some();
         let mut caches = Vec::with_capacity(self.kinds.len());
-        let mut x = x;
+        let mut x = Arc::new(x);
         let last = self.kinds.len() - 1;
         for (i, kind) in self.kinds.iter().enumerate() {
             let input = self.inputs[i];
@@ -164,19 +179,19 @@ impl<'b, B: Backend> Network<'b, B> {
                     let g = c.geom(input, batch);
                     let p = &self.params[i];
                     let z = b.conv2d(&x, &p[0], p.get(1), &g);
-                    self.activate(z, c.activation, i == last, keep_x.then_some(x), keep_y)
+                    self.activate(b, z, c.activation, i == last, keep_x.then_some(x), keep_y)
                 }
                 LayerKind::Dense(d) => {
                     let g = d.geom(input, batch);
                     let p = &self.params[i];
                     let z = b.dense(&x, &p[0], p.get(1), &g);
-                    self.activate(z, d.activation, i == last, keep_x.then_some(x), keep_y)
+                    self.activate(b, z, d.activation, i == last, keep_x.then_some(x), keep_y)
                 }
                 LayerKind::MaxPooling2D(p) => {
                     let (y, arg) = b.max_pool2d(&x, &p.0.geom(input, batch));
                     // A frozen prefix gets no gradient: its arg-max positions are dropped.
                     (
-                        y,
+                        Arc::new(y),
                         if keep_y {
                             Cache::MaxPool(arg)
                         } else {
@@ -184,21 +199,24 @@ impl<'b, B: Backend> Network<'b, B> {
                         },
                     )
                 }
-                LayerKind::AveragePooling2D(p) => {
-                    (b.avg_pool2d(&x, &p.0.geom(input, batch)), Cache::Empty)
-                }
+                LayerKind::AveragePooling2D(p) => (
+                    Arc::new(b.avg_pool2d(&x, &p.0.geom(input, batch))),
+                    Cache::Empty,
+                ),
                 LayerKind::Flatten(_) => (x, Cache::Empty),
-                LayerKind::Rescaling(r) => (b.scale_shift(&x, r.scale, r.offset), Cache::Empty),
+                LayerKind::Rescaling(r) => {
+                    (Arc::new(b.scale_shift(&x, r.scale, r.offset)), Cache::Empty)
+                }
                 LayerKind::Preprocess(_) => {
                     let c = &self.constants[i];
                     let g = Self::pixel_geom(input, batch);
-                    (b.dense(&x, &c[0], Some(&c[1]), &g), Cache::Empty)
+                    (Arc::new(b.dense(&x, &c[0], Some(&c[1]), &g)), Cache::Empty)
                 }
                 LayerKind::Dropout(d) => match dropout_seed {
                     Some(seed) if d.rate > 0.0 => {
                         let layer_seed = seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                         let mask = b.dropout_mask(b.len(&x), d.rate, layer_seed);
-                        (b.mul(&x, &mask), Cache::Mask(mask))
+                        (Arc::new(b.mul(&x, &mask)), Cache::Mask(mask))
                     }
                     _ => (x, Cache::Empty),
                 },
@@ -209,29 +227,31 @@ impl<'b, B: Backend> Network<'b, B> {
             x = y;
         }
         let tape = training.then_some(Tape { caches, batch });
-        (x, tape)
+        // Shared only if the tape keeps the logits (a ReLU output layer): then a copy.
+        let logits = Arc::try_unwrap(x).unwrap_or_else(|x| b.copy(&x));
+        (logits, tape)
     }
 
     fn activate(
         &self,
+        b: &B,
         z: B::Tensor,
         a: Activation,
         last: bool,
-        x: Option<B::Tensor>,
+        x: Option<Arc<B::Tensor>>,
         keep_y: bool,
-    ) -> (B::Tensor, Cache<B>) {
-        let b = self.backend;
+    ) -> (Arc<B::Tensor>, Cache<B>) {
         match a {
             Activation::Relu => {
-                let y = b.relu(&z);
-                let relu_y = keep_y.then(|| b.copy(&y));
+                let y = Arc::new(b.relu(&z));
+                let relu_y = keep_y.then(|| Arc::clone(&y));
                 (y, Cache::Linear { x, relu_y })
             }
             // Softmax and sigmoid are only allowed on the last layer: they stay fused with
             // the loss in training and are applied by `predict`.
             Activation::Linear | Activation::Softmax | Activation::Sigmoid => {
                 debug_assert!(!a.is_output_only() || last);
-                (z, Cache::Linear { x, relu_y: None })
+                (Arc::new(z), Cache::Linear { x, relu_y: None })
             }
         }
     }
@@ -239,7 +259,17 @@ impl<'b, B: Backend> Network<'b, B> {
     /// Backward pass from d(loss)/d(logits): gradients of every trainable layer's
     /// parameters. Input gradients are computed only where an earlier layer trains.
     pub fn backward(&self, tape: Tape<B>, dlogits: B::Tensor) -> Vec<LayerGrads<B::Tensor>> {
-        let b = self.backend;
+        self.backward_on(self.backend, tape, dlogits)
+    }
+
+    /// [`Network::backward`] with the ops on `b` (the backend or replica that ran the
+    /// forward pass).
+    pub fn backward_on(
+        &self,
+        b: &B,
+        tape: Tape<B>,
+        dlogits: B::Tensor,
+    ) -> Vec<LayerGrads<B::Tensor>> {
         let n = self.kinds.len();
         let batch = tape.batch;
         let mut grads: Vec<LayerGrads<B::Tensor>> = (0..n).map(|_| None).collect();

@@ -17,6 +17,7 @@ use crate::loss::Loss;
 use crate::model::Model;
 use crate::network::Network;
 use crate::optim::{Optimizer, OptimizerState};
+use crate::step::{score_batch, train_step, BatchInput};
 
 /// An error in training or evaluation.
 #[derive(Debug, thiserror::Error)]
@@ -181,16 +182,17 @@ pub(crate) fn fit_with_input_hook<B: Backend>(
         for (step, idx) in order.chunks(config.batch_size).enumerate() {
             let (images, labels) = train.gather(idx);
             let batch = idx.len();
-            let mut x = backend.from_slice(&images);
-            if let Some(h) = hook.as_mut() {
-                x = h(backend, x, BatchPosition { epoch, step, batch });
-            }
-            let (logits, tape) = net.forward(x, batch, Some(rng.gen()));
-            let out = loss.compute(backend, &logits, &labels, batch);
-            let tape =
-                tape.ok_or_else(|| TrainError::Model("training forward kept no tape".into()))?;
-            let grads = net.backward(tape, out.grad);
-            opt.apply(&mut net, grads);
+            let input = match hook.as_mut() {
+                Some(h) => BatchInput::Device(h(
+                    backend,
+                    backend.from_slice(&images),
+                    BatchPosition { epoch, step, batch },
+                )),
+                None => BatchInput::Host(&images),
+            };
+            let out = train_step(&net, &loss, input, &labels, rng.gen())
+                .ok_or_else(|| TrainError::Model("training forward kept no tape".into()))?;
+            opt.apply(&mut net, out.grads);
             loss_sum += out.loss as f64 * batch as f64;
             correct += out.correct;
             seen += batch;
@@ -268,19 +270,20 @@ fn evaluate_network<B: Backend>(
     data: &Dataset,
     batch_size: usize,
 ) -> Evaluation {
-    let b = net.backend();
     let per = data.image_len();
     let (mut loss_sum, mut correct) = (0f64, 0usize);
     let bs = batch_size.max(1);
     let mut start = 0;
     while start < data.len() {
         let end = (start + bs).min(data.len());
-        let batch = end - start;
-        let x = b.from_slice(&data.images[start * per..end * per]);
-        let (logits, _) = net.forward(x, batch, None);
-        let out = loss.compute(b, &logits, &data.labels[start..end], batch);
-        loss_sum += out.loss as f64 * batch as f64;
-        correct += out.correct;
+        let s = score_batch(
+            net,
+            loss,
+            &data.images[start * per..end * per],
+            &data.labels[start..end],
+        );
+        loss_sum += s.loss_sum;
+        correct += s.correct;
         start = end;
     }
     Evaluation {

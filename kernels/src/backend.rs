@@ -31,6 +31,25 @@ pub trait Backend: Send + Sync {
     /// `wgpu: llvmpipe (LLVM 15.0.6, 256 bits)`.
     fn name(&self) -> String;
 
+    // ---- data parallelism ----------------------------------------------------------------
+
+    /// Into how many slices a training or evaluation batch is cut, each run whole (forward,
+    /// loss, backward) by [`Backend::on_replicas`] on a replica of this backend of its own.
+    /// 1, the default, runs every batch whole on `self`, its ops parallel inside.
+    fn replicas(&self) -> usize {
+        1
+    }
+
+    /// Runs `f(i, replica)` for every `i` in `0..self.replicas()`, concurrently, and returns
+    /// the results in order of `i`. Tensors of a replica are valid on `self` and on every
+    /// other replica. The default runs `f(0, self)`.
+    fn on_replicas<T: Send>(&self, f: impl Fn(usize, &Self) -> T + Sync) -> Vec<T>
+    where
+        Self: Sized,
+    {
+        vec![f(0, self)]
+    }
+
     // ---- memory --------------------------------------------------------------------------
 
     /// Uploads a host slice.
@@ -128,6 +147,8 @@ pub trait Backend: Send + Sync {
     fn scale_shift(&self, x: &Self::Tensor, scale: f32, offset: f32) -> Self::Tensor;
     /// Elementwise product.
     fn mul(&self, a: &Self::Tensor, b: &Self::Tensor) -> Self::Tensor;
+    /// Elementwise sum (summing the gradients of data-parallel replicas).
+    fn add(&self, a: &Self::Tensor, b: &Self::Tensor) -> Self::Tensor;
     /// Inverted dropout mask: each element is `1 / (1 - rate)` with probability `1 - rate`,
     /// else 0, from a counter-based generator keyed by `seed` (same seed, same mask, on every
     /// backend). Multiply activations and gradients by it.

@@ -515,6 +515,12 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         })
     }
 
+    fn add(&self, a: &GpuTensor, b: &GpuTensor) -> GpuTensor {
+        self.map2("add", a, b, |count, dim, a, b, out| {
+            elementwise::add::launch::<f32, R>(&self.client, count, dim, a, b, out)
+        })
+    }
+
     fn dropout_mask(&self, len: usize, rate: f32, seed: u64) -> GpuTensor {
         let out = self.alloc(len);
         if len > 0 {

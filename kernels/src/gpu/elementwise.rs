@@ -80,6 +80,17 @@ pub(crate) fn mul<F: Float + CubeElement>(a: &Array<F>, b: &Array<F>, out: &mut 
     }
 }
 
+/// `out = a + b`.
+#[cube(launch)]
+pub(crate) fn add<F: Float + CubeElement>(a: &Array<F>, b: &Array<F>, out: &mut Array<F>) {
+    let stride = CUBE_COUNT * (CUBE_DIM as usize);
+    let mut i = ABSOLUTE_POS;
+    while i < out.len() {
+        out[i] = a[i] + b[i];
+        i += stride;
+    }
+}
+
 /// The logistic function in the form that never overflows `exp`.
 #[cube]
 pub(crate) fn sigmoid1<F: Float + CubeElement>(x: F) -> F {

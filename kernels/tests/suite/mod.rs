@@ -38,7 +38,7 @@ macro_rules! op_suite {
                 dense_matches_reference,
                 dense_backward_matches_finite_differences,
                 relu_and_backward,
-                scale_shift_and_mul,
+                scale_shift_mul_and_add,
                 dropout_mask_statistics_and_determinism,
                 dropout_mask_follows_the_shared_formula,
                 softmax_rows_match_reference,
@@ -735,7 +735,7 @@ pub fn relu_and_backward<B: Backend>(be: &B) {
     assert_close("relu dx", &be.to_vec(&dx), &want, 0.0);
 }
 
-pub fn scale_shift_and_mul<B: Backend>(be: &B) {
+pub fn scale_shift_mul_and_add<B: Backend>(be: &B) {
     let mut r = rng(1500);
     let a = rand_vec(&mut r, 30_011);
     let b = rand_vec(&mut r, a.len());
@@ -750,6 +750,13 @@ pub fn scale_shift_and_mul<B: Backend>(be: &B) {
         .map(|(&a, &b)| f64::from(a) * f64::from(b))
         .collect();
     assert_close("mul", &be.to_vec(&y), &want, 1e-6);
+    let y = be.add(&at, &be.from_slice(&b));
+    let want: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .map(|(&a, &b)| f64::from(a) + f64::from(b))
+        .collect();
+    assert_close("add", &be.to_vec(&y), &want, 1e-6);
 }
 
 pub fn dropout_mask_statistics_and_determinism<B: Backend>(be: &B) {
