@@ -56,13 +56,18 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
         source,
     })?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|source| IdxError::Gzip {
+        let (out, declared) = gunzip(&raw).map_err(|source| IdxError::Gzip {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if let Some(total) = declared.filter(|&t| out.len() as u64 > t) {
+            return Err(IdxError::Format {
                 path: path.to_path_buf(),
-                source,
-            })?;
+                reason: format!(
+                    "the gzip stream inflates past the {total} bytes its IDX header declares"
+                ),
+            });
+        }
         out
     } else {
         raw
@@ -71,6 +76,32 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
         path: path.to_path_buf(),
         reason,
     })
+}
+
+/// Inflates a gzip'd IDX file no further than its header declares, plus one byte to tell a
+/// longer stream: a small hostile file cannot make it inflate gigabytes. Returns the bytes
+/// and the declared total (header and data), when the header was complete and its size fits.
+fn gunzip(raw: &[u8]) -> std::io::Result<(Vec<u8>, Option<u64>)> {
+    let mut dec = GzDecoder::new(raw);
+    let mut out = Vec::new();
+    (&mut dec).take(4).read_to_end(&mut out)?;
+    if out.len() < 4 {
+        return Ok((out, None));
+    }
+    let header = 4 + 4 * u64::from(out[3]);
+    (&mut dec).take(header - 4).read_to_end(&mut out)?;
+    if (out.len() as u64) < header {
+        return Ok((out, None));
+    }
+    let data = out[4..].chunks_exact(4).try_fold(1u64, |acc, c| {
+        acc.checked_mul(u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+    });
+    // An overflowing size is left to `parse_idx` to report.
+    let Some(total) = data.and_then(|d| d.checked_add(header)) else {
+        return Ok((out, None));
+    };
+    (&mut dec).take(total - header + 1).read_to_end(&mut out)?;
+    Ok((out, Some(total)))
 }
 
 /// Parses the bytes of an (uncompressed) IDX file; the error says what is wrong.
@@ -164,5 +195,48 @@ mod tests {
             .unwrap_err()
             .contains("truncated header"));
         assert!(parse_idx(&[0, 0]).unwrap_err().contains("too short"));
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_inflates_only_as_far_as_the_header_declares() {
+        // A 2x2 header followed by 64 MiB of zeros: about 64 KiB compressed.
+        let mut bomb = encode_idx(&[2, 2], &[1, 2, 3, 4]);
+        bomb.resize(bomb.len() + (64 << 20), 0);
+        let gz = gzip(&bomb);
+        assert!(gz.len() < 1 << 20);
+        let (out, declared) = gunzip(&gz).unwrap();
+        assert_eq!(declared, Some(12 + 4));
+        assert_eq!(
+            out.len(),
+            12 + 4 + 1,
+            "stops one byte past the declared size"
+        );
+        let dir = std::env::temp_dir().join(format!("tinyconv-idx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bomb.idx.gz");
+        std::fs::write(&path, &gz).unwrap();
+        let err = read_idx(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("bomb.idx.gz") && err.contains("inflates past the 16 bytes"),
+            "{err}"
+        );
+        // The same array without the padding reads back; a truncated stream is a size error.
+        let ok = dir.join("ok.idx.gz");
+        std::fs::write(&ok, gzip(&encode_idx(&[2, 2], &[1, 2, 3, 4]))).unwrap();
+        assert_eq!(read_idx(&ok).unwrap().data, vec![1, 2, 3, 4]);
+        let short = dir.join("short.idx.gz");
+        std::fs::write(&short, gzip(&encode_idx(&[2, 2], &[1, 2, 3]))).unwrap();
+        assert!(read_idx(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("size mismatch"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,7 +10,7 @@ use kernels::Backend;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::layers::{Activation, Init, Layer, LayerKind, ParamSpec, Shape};
+use crate::layers::{Activation, Init, Layer, LayerKind, ParamSpec, Shape, MAX_VALUES};
 
 /// An error building or validating a model.
 #[derive(Debug, thiserror::Error)]
@@ -84,8 +84,14 @@ pub struct Model {
 /// Infers every layer's output shape and checks the layer list (names unique, softmax and
 /// sigmoid only on a final `Dense`).
 pub fn infer_shapes(input: Shape, layers: &[Layer]) -> Result<Vec<Shape>, ModelError> {
-    if input.is_empty() {
-        return Err(ModelError::Invalid(format!("input shape {input} is empty")));
+    match input.checked_len() {
+        None => {
+            return Err(ModelError::Invalid(format!(
+                "input shape {input} has more than {MAX_VALUES} values per example"
+            )))
+        }
+        Some(0) => return Err(ModelError::Invalid(format!("input shape {input} is empty"))),
+        Some(_) => {}
     }
     if layers.is_empty() {
         return Err(ModelError::Invalid("the model has no layers".into()));
@@ -122,8 +128,14 @@ pub fn infer_shapes(input: Shape, layers: &[Layer]) -> Result<Vec<Shape>, ModelE
             }
         }
         cur = layer.kind.output_shape(cur).map_err(err)?;
-        if cur.is_empty() {
-            return Err(err(format!("output shape {cur} is empty")));
+        match cur.checked_len() {
+            None => {
+                return Err(err(format!(
+                    "output shape {cur} has more than {MAX_VALUES} values per example"
+                )))
+            }
+            Some(0) => return Err(err(format!("output shape {cur} is empty"))),
+            Some(_) => {}
         }
         shapes.push(cur);
     }

@@ -154,6 +154,43 @@ fn damaged_files_give_errors_naming_file_and_problem() {
         "{e}"
     );
 
+    // Sizes that overflow (found by fuzzing): a typed error naming the file, not a panic.
+    for (what, edit) in [
+        (
+            "values per example",
+            Box::new(|v: &mut serde_json::Value| {
+                v["input_shape"] = serde_json::json!([4294967296u64, 4294967296u64, 2])
+            }) as Box<dyn Fn(&mut serde_json::Value)>,
+        ),
+        (
+            "must be at most 65536",
+            Box::new(|v: &mut serde_json::Value| {
+                v["layers"][0]["config"]["filters"] = 4294967296u64.into();
+                v["layers"][0]["config"]["kernel_size"] = serde_json::json!([1, 4294967296u64]);
+            }),
+        ),
+        (
+            "more than 4294967295 values",
+            Box::new(|v: &mut serde_json::Value| {
+                v["layers"][0]["config"]["filters"] = 4294967296u64.into();
+            }),
+        ),
+        (
+            "more than 4294967295 values",
+            Box::new(|v: &mut serde_json::Value| {
+                v["layers"][6]["config"]["units"] = (1u64 << 40).into();
+            }),
+        ),
+    ] {
+        let dir = saved_mnist();
+        edit_json(dir.path(), edit);
+        let e = load_err(dir.path());
+        assert!(
+            e.contains(ARCHITECTURE_FILE) && e.contains(what),
+            "{what}: {e}"
+        );
+    }
+
     // Unknown class and bad JSON.
     let dir = saved_mnist();
     edit_json(dir.path(), |v| v["layers"][0]["class_name"] = "LSTM".into());

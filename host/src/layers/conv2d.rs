@@ -3,7 +3,7 @@
 use kernels::{Conv2dGeom, Padding};
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, ParamSpec, Shape};
+use super::{checked_volume, Activation, ParamSpec, Shape, MAX_VALUES, MAX_WINDOW};
 
 /// Keras `Conv2D(filters, kernel_size, strides=1, padding="valid", activation=None)`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,9 +110,27 @@ impl Conv2D {
 
     /// Output shape, or why the input does not fit.
     pub fn output_shape(&self, input: Shape) -> Result<Shape, String> {
-        let (h, w, _) = self.in_channels(input)?;
+        let (h, w, in_c) = self.in_channels(input)?;
         if self.filters == 0 || self.kernel_size.contains(&0) || self.strides.contains(&0) {
             return Err("filters, kernel size and strides must be positive".into());
+        }
+        if self
+            .kernel_size
+            .iter()
+            .chain(&self.strides)
+            .any(|&k| k > MAX_WINDOW)
+        {
+            return Err(format!(
+                "kernel size {:?} and strides {:?} must be at most {MAX_WINDOW}",
+                self.kernel_size, self.strides
+            ));
+        }
+        let [kh, kw] = self.kernel_size;
+        if checked_volume(&[kh, kw, in_c, self.filters]).is_none() {
+            return Err(format!(
+                "a kernel of shape [{kh}, {kw}, {in_c}, {}] has more than {MAX_VALUES} values",
+                self.filters
+            ));
         }
         let g = self.geom(input, 1);
         let (oh, ow) = (g.out_h(), g.out_w());

@@ -3,7 +3,7 @@
 use kernels::DenseGeom;
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, ParamSpec, Shape};
+use super::{checked_volume, Activation, ParamSpec, Shape, MAX_VALUES};
 
 /// Keras `Dense(units, activation=None)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +56,13 @@ impl Dense {
     /// Output shape, or why the input does not fit.
     pub fn output_shape(&self, input: Shape) -> Result<Shape, String> {
         match input {
-            Shape::Flat(_) if self.units > 0 => Ok(Shape::Flat(self.units)),
+            Shape::Flat(n) if self.units > 0 => match checked_volume(&[n, self.units]) {
+                Some(_) => Ok(Shape::Flat(self.units)),
+                None => Err(format!(
+                    "a kernel of shape [{n}, {}] has more than {MAX_VALUES} values",
+                    self.units
+                )),
+            },
             Shape::Flat(_) => Err("units must be positive".into()),
             Shape::Image { .. } => Err(format!(
                 "Dense needs a flat input, got {input}; add a Flatten layer before it"

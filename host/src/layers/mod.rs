@@ -18,7 +18,7 @@ pub use dense::Dense;
 pub use kernels::Padding;
 pub use pooling::{AveragePooling2D, MaxPooling2D, Pool2D};
 pub use preprocess::{Preprocess, PreprocessMode, CAFFE_BGR_MEAN};
-pub use shape::Shape;
+pub use shape::{checked_volume, Shape, MAX_VALUES, MAX_WINDOW};
 pub use simple::{Dropout, Flatten, Rescaling};
 
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 use kernels::{Padding, Pool2dGeom};
 use serde::{Deserialize, Serialize};
 
-use super::Shape;
+use super::{Shape, MAX_WINDOW};
 
 /// Window, strides and padding shared by both pooling layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +60,18 @@ impl Pool2D {
         };
         if self.pool_size.contains(&0) || self.effective_strides().contains(&0) {
             return Err("pool size and strides must be positive".into());
+        }
+        let strides = self.effective_strides();
+        if self
+            .pool_size
+            .iter()
+            .chain(&strides)
+            .any(|&k| k > MAX_WINDOW)
+        {
+            return Err(format!(
+                "pool size {:?} and strides {strides:?} must be at most {MAX_WINDOW}",
+                self.pool_size
+            ));
         }
         let g = self.geom(input, 1);
         if g.out_h() == 0 || g.out_w() == 0 {
