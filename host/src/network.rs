@@ -243,7 +243,7 @@ impl<'b, B: Backend> Network<'b, B> {
     ) -> (Arc<B::Tensor>, Cache<B>) {
         match a {
             Activation::Relu => {
-                let y = Arc::new(b.relu(&z));
+                let y = Arc::new(b.relu_owned(z));
                 let relu_y = keep_y.then(|| Arc::clone(&y));
                 (y, Cache::Linear { x, relu_y })
             }
@@ -284,7 +284,7 @@ impl<'b, B: Backend> Network<'b, B> {
                 (LayerKind::Conv2D(c), Cache::Linear { x, relu_y }) => {
                     let g = c.geom(input, batch);
                     let dz = match relu_y {
-                        Some(y) => b.relu_backward(&y, &dy),
+                        Some(y) => b.relu_backward_owned(&y, dy),
                         None => dy,
                     };
                     if let Some(x) = x {
@@ -299,7 +299,7 @@ impl<'b, B: Backend> Network<'b, B> {
                 (LayerKind::Dense(d), Cache::Linear { x, relu_y }) => {
                     let g = d.geom(input, batch);
                     let dz = match relu_y {
-                        Some(y) => b.relu_backward(&y, &dy),
+                        Some(y) => b.relu_backward_owned(&y, dy),
                         None => dy,
                     };
                     if let Some(x) = x {

@@ -143,6 +143,16 @@ pub trait Backend: Send + Sync {
     fn relu(&self, x: &Self::Tensor) -> Self::Tensor;
     /// `dy * (y > 0)`, where `y` is the ReLU's output.
     fn relu_backward(&self, y: &Self::Tensor, dy: &Self::Tensor) -> Self::Tensor;
+    /// [`Backend::relu`] of a tensor the caller gives up, in its buffer where the backend can
+    /// (the default allocates, as `relu`).
+    fn relu_owned(&self, x: Self::Tensor) -> Self::Tensor {
+        self.relu(&x)
+    }
+    /// [`Backend::relu_backward`] into `dy`'s buffer where the backend can (the default
+    /// allocates).
+    fn relu_backward_owned(&self, y: &Self::Tensor, dy: Self::Tensor) -> Self::Tensor {
+        self.relu_backward(y, &dy)
+    }
     /// `x * scale + offset` (Keras `Rescaling`).
     fn scale_shift(&self, x: &Self::Tensor, scale: f32, offset: f32) -> Self::Tensor;
     /// Elementwise product.

@@ -27,6 +27,37 @@ pub(crate) fn map(a: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     out
 }
 
+/// `a[i] = f(a[i])`, in place.
+pub(crate) fn update(a: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    let kernel = |a: &mut [f32]| {
+        for v in a {
+            *v = f(*v);
+        }
+    };
+    if a.len() <= BLOCK {
+        kernel(a);
+    } else {
+        a.par_chunks_mut(BLOCK).for_each(kernel);
+    }
+}
+
+/// `a[i] = f(a[i], b[i])`, in place.
+pub(crate) fn update_zip(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    assert_eq!(a.len(), b.len(), "element-wise op: lengths differ");
+    let kernel = |a: &mut [f32], b: &[f32]| {
+        for (v, &w) in a.iter_mut().zip(b) {
+            *v = f(*v, w);
+        }
+    };
+    if a.len() <= BLOCK {
+        kernel(a, b);
+    } else {
+        a.par_chunks_mut(BLOCK)
+            .zip(b.par_chunks(BLOCK))
+            .for_each(|(a, b)| kernel(a, b));
+    }
+}
+
 /// `out[i] = f(a[i], b[i])`.
 pub(crate) fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "element-wise op: lengths differ");

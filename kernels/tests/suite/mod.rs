@@ -733,6 +733,11 @@ pub fn relu_and_backward<B: Backend>(be: &B) {
         .map(|(&v, &d)| if v > 0.0 { f64::from(d) } else { 0.0 })
         .collect();
     assert_close("relu dx", &be.to_vec(&dx), &want, 0.0);
+    // The forms that may reuse their operand's buffer give the same values.
+    let y2 = be.relu_owned(be.from_slice(&x));
+    assert_eq!(be.to_vec(&y2), be.to_vec(&y), "relu_owned");
+    let dx2 = be.relu_backward_owned(&y, be.from_slice(&dy));
+    assert_eq!(be.to_vec(&dx2), be.to_vec(&dx), "relu_backward_owned");
 }
 
 pub fn scale_shift_mul_and_add<B: Backend>(be: &B) {
