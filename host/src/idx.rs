@@ -60,12 +60,16 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
             path: path.to_path_buf(),
             source,
         })?;
-        if let Some(total) = declared.filter(|&t| out.len() as u64 > t) {
+        if let Some(limit) = declared.filter(|&t| out.len() as u64 > t) {
             return Err(IdxError::Format {
                 path: path.to_path_buf(),
-                reason: format!(
-                    "the gzip stream inflates past the {total} bytes its IDX header declares"
-                ),
+                reason: if limit == MAX_GUNZIP_BYTES {
+                    format!("the gzip stream inflates past {MAX_GUNZIP_BYTES} bytes")
+                } else {
+                    format!(
+                        "the gzip stream inflates past the {limit} bytes its IDX header declares"
+                    )
+                },
             });
         }
         out
@@ -78,14 +82,20 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
     })
 }
 
+/// The largest IDX file (header and data) read from a gzip stream: 4 GiB, far beyond MNIST's
+/// 47 MB, and a bound even for a header that declares more.
+const MAX_GUNZIP_BYTES: u64 = 1 << 32;
+
 /// Inflates a gzip'd IDX file no further than its header declares, plus one byte to tell a
-/// longer stream: a small hostile file cannot make it inflate gigabytes. Returns the bytes
-/// and the declared total (header and data), when the header was complete and its size fits.
+/// longer stream, and never past [`MAX_GUNZIP_BYTES`]: a small hostile file cannot make it
+/// inflate without bound. Returns the bytes and the declared total (header and data) when
+/// the header is a complete, supported one whose size fits; otherwise the bytes read so far
+/// (at most the header), for `parse_idx` to report what is wrong.
 fn gunzip(raw: &[u8]) -> std::io::Result<(Vec<u8>, Option<u64>)> {
     let mut dec = GzDecoder::new(raw);
     let mut out = Vec::new();
     (&mut dec).take(4).read_to_end(&mut out)?;
-    if out.len() < 4 {
+    if out.len() < 4 || out[..3] != [0, 0, 0x08] || out[3] == 0 {
         return Ok((out, None));
     }
     let header = 4 + 4 * u64::from(out[3]);
@@ -96,12 +106,10 @@ fn gunzip(raw: &[u8]) -> std::io::Result<(Vec<u8>, Option<u64>)> {
     let data = out[4..].chunks_exact(4).try_fold(1u64, |acc, c| {
         acc.checked_mul(u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
     });
-    // An overflowing size is left to `parse_idx` to report.
-    let Some(total) = data.and_then(|d| d.checked_add(header)) else {
-        return Ok((out, None));
-    };
-    (&mut dec).take(total - header + 1).read_to_end(&mut out)?;
-    Ok((out, Some(total)))
+    let total = data.and_then(|d| d.checked_add(header)).unwrap_or(u64::MAX);
+    let limit = total.min(MAX_GUNZIP_BYTES);
+    (&mut dec).take(limit - header + 1).read_to_end(&mut out)?;
+    Ok((out, Some(limit)))
 }
 
 /// Parses the bytes of an (uncompressed) IDX file; the error says what is wrong.
@@ -231,6 +239,18 @@ mod tests {
         let ok = dir.join("ok.idx.gz");
         std::fs::write(&ok, gzip(&encode_idx(&[2, 2], &[1, 2, 3, 4]))).unwrap();
         assert_eq!(read_idx(&ok).unwrap().data, vec![1, 2, 3, 4]);
+        // A header that declares 2^64 bytes is read no further than the cap; a bad element
+        // type is reported as such, not as a size.
+        let (_, declared) = gunzip(&gzip(&encode_idx(&[u32::MAX as usize; 2], &[0; 8]))).unwrap();
+        assert_eq!(declared, Some(MAX_GUNZIP_BYTES));
+        let mut bad_type = encode_idx(&[2, 2], &[1, 2, 3, 4]);
+        bad_type[2] = 0x0d;
+        let bt = dir.join("type.idx.gz");
+        std::fs::write(&bt, gzip(&bad_type)).unwrap();
+        assert!(read_idx(&bt)
+            .unwrap_err()
+            .to_string()
+            .contains("element type"));
         let short = dir.join("short.idx.gz");
         std::fs::write(&short, gzip(&encode_idx(&[2, 2], &[1, 2, 3]))).unwrap();
         assert!(read_idx(&short)

@@ -4,7 +4,10 @@
 //! With one replica (every GPU backend, a one-thread CPU backend) a batch runs whole. With
 //! more, each replica runs the forward pass, the loss and the backward pass of a contiguous
 //! slice of the batch; the slices' gradients, each weighted by its share of the batch, add up
-//! to the whole batch's mean-loss gradient, which the caller applies once.
+//! to the whole batch's mean-loss gradient, which the caller applies once. Each slice draws
+//! its dropout masks from a seed of its own, so with dropout the trained weights depend on
+//! the number of replicas (threads) as well as on the seed; without dropout they differ only
+//! by float rounding.
 
 use std::borrow::Cow;
 use std::ops::Range;

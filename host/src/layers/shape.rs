@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 /// The most values that one example's activations, or one parameter tensor, may hold
 /// (2³² − 1: 16 GiB of `f32`). Architectures come from users' files, so every size derived
-/// from one is checked against this with checked arithmetic when a model is built; past
-/// that, no size computation (batch included) can overflow.
+/// from one is checked against this with checked arithmetic when a model is built, which
+/// keeps the sizes that follow (a batch of examples, a layer's geometry) far from overflow.
 pub const MAX_VALUES: usize = u32::MAX as usize;
 
 /// The longest kernel, pooling window or stride along one axis.

@@ -65,6 +65,12 @@ pub fn parse_image_size(s: &str) -> Result<(usize, usize), String> {
     if h == 0 || w == 0 {
         return Err(bad());
     }
+    if h > crate::layers::MAX_WINDOW || w > crate::layers::MAX_WINDOW {
+        return Err(format!(
+            "image size {h}x{w} is too large (at most {} per side)",
+            crate::layers::MAX_WINDOW
+        ));
+    }
     Ok((h, w))
 }
 
@@ -324,5 +330,9 @@ mod tests {
         assert_eq!(parse_image_size("90x120"), Ok((90, 120)));
         assert!(parse_image_size("0").is_err());
         assert!(parse_image_size("big").is_err());
+        assert!(parse_image_size("4294967296x4294967296")
+            .unwrap_err()
+            .contains("too large"));
+        assert_eq!(parse_image_size("65536x2"), Ok((65536, 2)));
     }
 }

@@ -34,8 +34,11 @@ impl<'a> MatRef<'a> {
         }
     }
 
-    fn max_offset(&self) -> usize {
-        (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
+    /// The offset of the last element, `None` when it overflows (then it cannot be in bounds).
+    fn max_offset(&self) -> Option<usize> {
+        let r = (self.rows - 1).checked_mul(self.row_stride)?;
+        let c = (self.cols - 1).checked_mul(self.col_stride)?;
+        r.checked_add(c)
     }
 }
 
@@ -44,22 +47,30 @@ impl<'a> MatRef<'a> {
 pub(crate) fn gemm(a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: &mut [f32]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm: inner dimensions differ");
-    assert!(c.len() >= m * n, "gemm: output buffer too small");
+    let mn = m.checked_mul(n).expect("gemm: output size overflows");
+    assert!(c.len() >= mn, "gemm: output buffer too small");
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if beta == 0.0 {
-            c[..m * n].fill(0.0);
+            c[..mn].fill(0.0);
         } else {
-            for v in &mut c[..m * n] {
+            for v in &mut c[..mn] {
                 *v *= beta;
             }
         }
         return;
     }
-    assert!(a.max_offset() < a.data.len(), "gemm: a out of bounds");
-    assert!(b.max_offset() < b.data.len(), "gemm: b out of bounds");
+    // Checked arithmetic: a wrapped offset would pass a plain comparison.
+    assert!(
+        a.max_offset().is_some_and(|o| o < a.data.len()),
+        "gemm: a out of bounds"
+    );
+    assert!(
+        b.max_offset().is_some_and(|o| o < b.data.len()),
+        "gemm: b out of bounds"
+    );
     // SAFETY: the asserts above show that every element the kernel reads, a[(r, c)] for
     // r < m, c < k and b[(r, c)] for r < k, c < n, lies inside `a.data` / `b.data`, and every
     // element it writes, c[r * n + c] for r < m, c < n, lies inside `c` (len >= m * n). The
