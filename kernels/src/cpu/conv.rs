@@ -261,13 +261,9 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
     }
 }
 
-/// `y = conv2d(x, w) + bias`: directly for a few input channels (see `direct.rs`), by
-/// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128 or more input channels; see
-/// `winograd.rs`), else as im2col + GEMM.
+/// `y = conv2d(x, w) + bias`: by Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128
+/// or more input channels; see `winograd.rs`), else as im2col + GEMM.
 pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> Vec<f32> {
-    if super::direct::applies(g) {
-        return super::direct::conv2d(x, w, bias, g);
-    }
     if super::winograd::applies(g) {
         return super::winograd::conv2d(x, w, bias, g);
     }
@@ -367,12 +363,8 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
     dx
 }
 
-/// dL/dw (HWIO): directly for a few input channels (see `direct.rs`), else `Cᵀ · dY`, summed
-/// over row chunks in parallel.
+/// dL/dw (HWIO): `Cᵀ · dY`, summed over row chunks in parallel.
 pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> Vec<f32> {
-    if super::direct::applies(g) {
-        return super::direct::conv2d_backward_weight(x, dy, g);
-    }
     assert_eq!(
         x.len(),
         g.input_len(),

@@ -82,12 +82,16 @@ pub(crate) fn relu(x: &[f32]) -> Vec<f32> {
     map(x, |v| v.max(0.0))
 }
 
+/// `d` where the ReLU output `y` is positive, else 0: a bit mask rather than a select, so
+/// that loops over it vectorise (see pool::select_max).
+#[inline(always)]
+pub(crate) fn relu_grad(y: f32, d: f32) -> f32 {
+    f32::from_bits(d.to_bits() & 0u32.wrapping_sub(u32::from(y > 0.0)))
+}
+
 /// `dy * (y > 0)`.
 pub(crate) fn relu_backward(y: &[f32], dy: &[f32]) -> Vec<f32> {
-    // A bit mask rather than a select, so that the loop vectorises (see pool::select_max).
-    zip_map(y, dy, |y, d| {
-        f32::from_bits(d.to_bits() & 0u32.wrapping_sub(u32::from(y > 0.0)))
-    })
+    zip_map(y, dy, relu_grad)
 }
 
 /// Numerically stable logistic sigmoid.

@@ -11,9 +11,7 @@
 //!   (`perf`); with the kernel matrix packed once per op the step went from 61.7 to 42.3 ms on
 //!   one thread and from 34.5 to 25.7 ms on two (`host bench --backend cpu`, 2-core AMD EPYC VM).
 //!   Dense layers are too small to matter and keep `matrixmultiply`.
-//! - Layers with at most 4 input channels (first layers) convolve directly, forward and kernel
-//!   gradient (`direct.rs`); 3×3 stride-1 layers with 128+ input channels use Winograd
-//!   forward (`winograd.rs`).
+//! - 3×3 stride-1 layers with 128+ input channels use Winograd forward (`winograd.rs`).
 //! - Training runs data-parallel: [`Backend::on_replicas`] gives each thread a one-thread
 //!   replica that runs a slice of the batch whole, so no op forks and joins (a 2-thread MNIST
 //!   step was 16.1 ms with parallel ops, 15.1 ms with two replicas, against 14.5 ms for one
@@ -27,7 +25,6 @@
 
 mod conv;
 mod dense;
-mod direct;
 mod elementwise;
 mod gemm;
 mod loss;
@@ -153,8 +150,8 @@ impl Backend for CpuBackend {
     }
 
     /// One replica per thread: a slice of the batch per core, each replica's ops on one
-    /// thread. Per-op fork-join cost more than it gained at MNIST's sizes (see
-    /// `on_replicas`).
+    /// thread (per-op fork-join cost more than it gained at MNIST's sizes; see the module
+    /// docs).
     fn replicas(&self) -> usize {
         self.replica_backends().len().max(1)
     }
@@ -279,9 +276,7 @@ impl Backend for CpuBackend {
     }
     fn relu_backward_owned(&self, y: &CpuTensor, mut dy: CpuTensor) -> CpuTensor {
         self.run_sized(y.0.len(), || {
-            elementwise::update_zip(&mut dy.0, &y.0, |d, y| {
-                f32::from_bits(d.to_bits() & 0u32.wrapping_sub(u32::from(y > 0.0)))
-            });
+            elementwise::update_zip(&mut dy.0, &y.0, |d, y| elementwise::relu_grad(y, d));
         });
         dy
     }

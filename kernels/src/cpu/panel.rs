@@ -123,7 +123,7 @@ fn gemm_avx2_fma(
 /// `x * y + acc`: fused where the target has FMA (a call to the C library's `fmaf` elsewhere,
 /// far slower than the two operations).
 #[inline(always)]
-pub(crate) fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
+fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
     if FMA {
         x.mul_add(y, acc)
     } else {
