@@ -10,7 +10,7 @@ use crate::bench;
 use crate::dataset::Dataset;
 use crate::mnist::{self, Mnist, MnistError};
 use crate::model::ModelError;
-use crate::optim::Optimizer;
+pub use crate::optim::OptimizerChoice;
 use crate::save::{self, SaveError};
 use crate::train::{self, FitConfig, TrainError};
 use crate::{data_dir, summary, zoo};
@@ -57,6 +57,9 @@ pub enum Command {
     /// Pretrained VGG16, fine-tuning: unfreeze the base's last block of a `vgg16-frozen`
     /// model and train on at a low learning rate.
     Vgg16Finetune(crate::vision::transfer_cli::FinetuneArgs),
+    /// Train your own architecture (tinyconv's model.json or Keras's model.to_json()) on an
+    /// IDX pair or an image folder; keep the best-val_loss model, curves and a report.
+    Fit(crate::fit_cli::FitArgs),
 }
 
 /// Where the MNIST files come from.
@@ -108,15 +111,6 @@ pub struct TrainArgs {
     /// Data options.
     #[command(flatten)]
     pub data: DataArgs,
-}
-
-/// Optimiser choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OptimizerChoice {
-    /// RMSprop (Keras defaults).
-    Rmsprop,
-    /// Adam (Keras defaults).
-    Adam,
 }
 
 /// Options of `evaluate`.
@@ -205,6 +199,9 @@ pub enum CliError {
         /// The model's input shape.
         input: String,
     },
+    /// `host fit` failed.
+    #[error(transparent)]
+    Fit(#[from] crate::fit_cli::FitCliError),
     /// A cats-vs-dogs command failed.
     #[error(transparent)]
     Vision(#[from] crate::vision::cli::VisionCliError),
@@ -255,6 +252,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Vgg16Features(args) => Ok(crate::vision::transfer_cli::run_features(&args)?),
         Command::Vgg16Frozen(args) => Ok(crate::vision::transfer_cli::run_frozen(&args)?),
         Command::Vgg16Finetune(args) => Ok(crate::vision::transfer_cli::run_finetune(&args)?),
+        Command::Fit(args) => Ok(crate::fit_cli::run(&args)?),
     }
 }
 
@@ -301,14 +299,10 @@ pub fn train_mnist<B: Backend>(backend: &B, args: &TrainArgs) -> Result<(), CliE
     }
     let test = test_set(&data, &args.data);
     let mut model = zoo::mnist_convnet().build(args.seed)?;
-    let base = match args.optimizer {
-        OptimizerChoice::Rmsprop => Optimizer::rmsprop(),
-        OptimizerChoice::Adam => Optimizer::adam(),
-    };
     let config = FitConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
-        optimizer: args.lr.map_or(base, |lr| base.with_lr(lr)),
+        optimizer: args.optimizer.optimizer(args.lr),
         seed: args.seed,
         shuffle: true,
         verbose: true,

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod applications;
+pub mod arch_file;
 pub mod atomic;
 pub mod backend;
 pub mod bench;
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod data_dir;
 pub mod dataset;
 pub mod download;
+pub mod fit_cli;
 pub mod history;
 pub mod idx;
 pub mod layers;

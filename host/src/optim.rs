@@ -5,6 +5,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::network::{LayerGrads, Network};
 
+/// The `--optimizer` choice of the training commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerChoice {
+    /// RMSprop (Keras defaults).
+    Rmsprop,
+    /// Adam (Keras defaults).
+    Adam,
+}
+
+impl OptimizerChoice {
+    /// The optimiser with Keras's defaults, at learning rate `lr` when given.
+    pub fn optimizer(self, lr: Option<f32>) -> Optimizer {
+        let base = match self {
+            OptimizerChoice::Rmsprop => Optimizer::rmsprop(),
+            OptimizerChoice::Adam => Optimizer::adam(),
+        };
+        lr.map_or(base, |lr| base.with_lr(lr))
+    }
+}
+
 /// An optimiser and its hyper-parameters (Keras defaults from [`Optimizer::rmsprop`] and
 /// [`Optimizer::adam`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
