@@ -60,6 +60,8 @@ pub enum Command {
     /// Train your own architecture (tinyconv's model.json or Keras's model.to_json()) on an
     /// IDX pair or an image folder; keep the best-val_loss model, curves and a report.
     Fit(crate::fit_cli::FitArgs),
+    /// Send images to the board over its serial port and print its class and scores.
+    Classify(crate::classify_cli::ClassifyArgs),
 }
 
 /// Where the MNIST files come from.
@@ -199,6 +201,9 @@ pub enum CliError {
         /// The model's input shape.
         input: String,
     },
+    /// `host classify` failed.
+    #[error(transparent)]
+    Classify(#[from] crate::classify_cli::ClassifyError),
     /// `host fit` failed.
     #[error(transparent)]
     Fit(#[from] crate::fit_cli::FitCliError),
@@ -253,6 +258,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Vgg16Frozen(args) => Ok(crate::vision::transfer_cli::run_frozen(&args)?),
         Command::Vgg16Finetune(args) => Ok(crate::vision::transfer_cli::run_finetune(&args)?),
         Command::Fit(args) => Ok(crate::fit_cli::run(&args)?),
+        Command::Classify(args) => Ok(crate::classify_cli::run(&args)?),
     }
 }
 

@@ -177,13 +177,18 @@ pub fn save(model: &Model, dir: &Path) -> Result<(), SaveError> {
 pub fn load_architecture(dir: &Path) -> Result<Architecture, SaveError> {
     let path = dir.join(ARCHITECTURE_FILE);
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let arch: Architecture = serde_json::from_str(&text).map_err(|source| SaveError::Json {
-        path: path.clone(),
+    parse_architecture(&path, &text)
+}
+
+/// Parses and checks architecture JSON `text`; `path` names it in errors.
+pub fn parse_architecture(path: &Path, text: &str) -> Result<Architecture, SaveError> {
+    let arch: Architecture = serde_json::from_str(text).map_err(|source| SaveError::Json {
+        path: path.to_path_buf(),
         source,
     })?;
     if arch.format != FORMAT || arch.version != VERSION {
         return Err(SaveError::Invalid {
-            path,
+            path: path.to_path_buf(),
             reason: format!(
                 "format {:?} version {} is not {FORMAT:?} version {VERSION}",
                 arch.format, arch.version
@@ -195,8 +200,25 @@ pub fn load_architecture(dir: &Path) -> Result<Architecture, SaveError> {
 
 /// Loads the model saved in `dir`, checking every tensor's presence, type and shape.
 pub fn load(dir: &Path) -> Result<Model, SaveError> {
-    let arch_path = dir.join(ARCHITECTURE_FILE);
     let arch = load_architecture(dir)?;
+    let file = WeightsFile::open(&dir.join(WEIGHTS_FILE))?;
+    from_files(dir, arch, &file)
+}
+
+/// [`load`] from the two files' contents (as read from `dir`, which names them in errors):
+/// what the model-file fuzz target runs.
+pub fn load_from_bytes(
+    dir: &Path,
+    architecture: &str,
+    weights: Vec<u8>,
+) -> Result<Model, SaveError> {
+    let arch = parse_architecture(&dir.join(ARCHITECTURE_FILE), architecture)?;
+    let file = WeightsFile::from_bytes(&dir.join(WEIGHTS_FILE), weights)?;
+    from_files(dir, arch, &file)
+}
+
+fn from_files(dir: &Path, arch: Architecture, file: &WeightsFile) -> Result<Model, SaveError> {
+    let arch_path = dir.join(ARCHITECTURE_FILE);
     let input = arch.input().ok_or_else(|| SaveError::Invalid {
         path: arch_path.clone(),
         reason: format!(
@@ -209,8 +231,7 @@ pub fn load(dir: &Path) -> Result<Model, SaveError> {
             path: arch_path.clone(),
             source,
         })?;
-    let path = dir.join(WEIGHTS_FILE);
-    let file = WeightsFile::open(&path)?;
+    let path = file.path().to_path_buf();
     let invalid = |reason: String| SaveError::Invalid {
         path: path.clone(),
         reason,

@@ -88,6 +88,12 @@ impl WeightsFile {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::from_bytes(path, bytes)
+    }
+
+    /// The safetensors file `bytes` (read from `path`, which names it in errors), its header
+    /// checked.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, WeightsError> {
         let file = Self {
             path: path.to_path_buf(),
             bytes,
