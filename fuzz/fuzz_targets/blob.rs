@@ -1,5 +1,6 @@
 //! Any byte sequence as a model blob: decode, walk the layers, bind it to the networks the
-//! firmware and the host run, and run one inference when binding succeeds. Nothing may panic.
+//! firmware and the host run (the MNIST views and the general interpreter), and run one
+//! inference when binding succeeds. Nothing may panic.
 //!
 //! Each input is tried twice: as it is (exercising the header checks), and with the header's
 //! length and CRC fields rewritten to match the bytes after it, so mutations reach the
@@ -10,6 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use shared::blob::{Blob, CRC, HEADER_LEN};
+use shared::int8::interpreter::Interpreter;
 use shared::mnist::{
     MnistF16, MnistF32, MnistInt8, MnistScratchF32, MnistScratchI8, MNIST_PIXELS,
 };
@@ -24,8 +26,21 @@ fn exercise(bytes: &[u8], infer: bool) {
     let int8 = MnistInt8::from_decoded(&blob);
     let f32 = MnistF32::from_decoded(&blob);
     let f16 = MnistF16::from_decoded(&blob);
+    let interpreter = Interpreter::from_decoded(&blob);
     if !infer {
         return;
+    }
+    if let Ok(net) = interpreter {
+        // Arenas of a validated blob can be large (up to 2 x 4 GiB of activations); run the
+        // ones a microcontroller could hold.
+        if net.arena_len() <= 1 << 20 {
+            let mut arena = vec![0i8; net.arena_len()];
+            let pixels: Vec<u8> = (0..net.input_len())
+                .map(|i| bytes.get(i).copied().unwrap_or(0))
+                .collect();
+            let out = net.run(&pixels, &mut arena).expect("validated sizes");
+            assert_eq!(out.len(), net.output_len());
+        }
     }
     let mut image = [0u8; MNIST_PIXELS];
     for (i, p) in image.iter_mut().enumerate() {

@@ -87,3 +87,4 @@ pub mod padding;
 pub mod quant;
 pub mod tensor;
 pub mod weights;
+pub mod window;

@@ -46,7 +46,7 @@ impl<
         let out = output.data_mut();
         for oy in 0..OH {
             for ox in 0..OW {
-                let (y0, y1, x0, x1) = Self::window(oy, ox);
+                let ((y0, y1), (x0, x1)) = (Self::WINDOW.rows(oy), Self::WINDOW.cols(ox));
                 let o = &mut out[(oy * OW + ox) * C..(oy * OW + ox + 1) * C];
                 o.fill(0.0);
                 for iy in y0..y1 {

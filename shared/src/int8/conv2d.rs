@@ -1,8 +1,6 @@
 //! int8 forward pass of [`Conv2d`] (direct, im2col-free).
 
-use crate::int8::dot::{dot_offset, dot_offset_x4};
 use crate::int8::params::ConvI8Weights;
-use crate::layers::pool::clip;
 use crate::layers::Conv2d;
 use crate::padding::PaddingKind;
 use crate::tensor::{TensorMut, TensorRef};
@@ -25,7 +23,7 @@ impl<
     /// Padded positions contribute nothing (as if padded with the input zero point).
     ///
     /// For each kernel row the in-bounds input span `[x0, x1) × CI` is contiguous both in the
-    /// input (HWC) and in the OHWI kernel, so one [`dot_offset`] call covers it.
+    /// input (HWC) and in the OHWI kernel, so one [`crate::int8::dot::dot_offset`] call covers it.
     /// The ReLU is fused through the requantization's clamp (set when the weights were built).
     pub fn forward_i8(
         &self,
@@ -56,55 +54,14 @@ impl<
         input: TensorRef<'_, i8, H, W, CI>,
         mut output: TensorMut<'_, i8, OH, OW, CO>,
     ) {
-        let x = input.data();
-        let out = output.data_mut();
-        let kernel = weights.kernel();
-        let rq = weights.requant();
-        let offset = rq.input_offset();
-        for oy in 0..OH {
-            let (y0, y1) = clip(oy * S, K, Self::PAD_TOP, H);
-            for ox in 0..OW {
-                let (x0, x1) = clip(ox * S, K, Self::PAD_LEFT, W);
-                let kx0 = x0 + Self::PAD_LEFT - ox * S;
-                let span = (x1 - x0) * CI;
-                let o = &mut out[(oy * OW + ox) * CO..(oy * OW + ox + 1) * CO];
-                // Four output channels at a time, then the remainder one by one.
-                let blocked = CO - CO % 4;
-                for co in (0..blocked).step_by(4) {
-                    let mut acc = [
-                        rq.bias(co),
-                        rq.bias(co + 1),
-                        rq.bias(co + 2),
-                        rq.bias(co + 3),
-                    ];
-                    let filter =
-                        |j: usize| &kernel[(co + j) * K * K * CI..(co + j + 1) * K * K * CI];
-                    let wc = [filter(0), filter(1), filter(2), filter(3)];
-                    for iy in y0..y1 {
-                        let ky = iy + Self::PAD_TOP - oy * S;
-                        let xs = &x[(iy * W + x0) * CI..][..span];
-                        let start = (ky * K + kx0) * CI;
-                        let d = dot_offset_x4(xs, wc.map(|w| &w[start..start + span]), offset);
-                        for (a, d) in acc.iter_mut().zip(d) {
-                            *a = a.wrapping_add(d);
-                        }
-                    }
-                    for (j, a) in acc.into_iter().enumerate() {
-                        o[co + j] = rq.apply(co + j, a);
-                    }
-                }
-                for (co, ov) in o.iter_mut().enumerate().skip(blocked) {
-                    let wc = &kernel[co * K * K * CI..(co + 1) * K * K * CI];
-                    let mut acc = rq.bias(co);
-                    for iy in y0..y1 {
-                        let ky = iy + Self::PAD_TOP - oy * S;
-                        let xs = &x[(iy * W + x0) * CI..][..span];
-                        let ws = &wc[(ky * K + kx0) * CI..][..span];
-                        acc = acc.wrapping_add(dot_offset(xs, ws, offset));
-                    }
-                    *ov = rq.apply(co, acc);
-                }
-            }
-        }
+        let rq: &crate::int8::ChannelRequant<'_> = weights.requant();
+        crate::int8::kernels::conv2d(
+            &Self::WINDOW,
+            CO,
+            weights.kernel(),
+            rq,
+            input.data(),
+            output.data_mut(),
+        );
     }
 }

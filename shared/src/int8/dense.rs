@@ -1,6 +1,5 @@
 //! int8 forward pass of [`Dense`].
 
-use crate::int8::dot::dot_offset;
 use crate::int8::params::DenseI8Weights;
 use crate::layers::Dense;
 use crate::tensor::{TensorMut, TensorRef};
@@ -15,13 +14,7 @@ impl<const IN: usize, const OUT: usize> Dense<IN, OUT> {
         input: TensorRef<'_, i8, 1, 1, IN>,
         mut output: TensorMut<'_, i8, 1, 1, OUT>,
     ) {
-        let x = input.data();
-        let kernel = weights.kernel();
-        let rq = weights.requant();
-        for (o, ov) in output.data_mut().iter_mut().enumerate() {
-            let w = &kernel[o * IN..(o + 1) * IN];
-            let acc = rq.bias(o).wrapping_add(dot_offset(x, w, rq.input_offset()));
-            *ov = rq.apply(o, acc);
-        }
+        let rq: &crate::int8::ChannelRequant<'_> = weights.requant();
+        crate::int8::kernels::dense(IN, weights.kernel(), rq, input.data(), output.data_mut());
     }
 }

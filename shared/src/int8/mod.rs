@@ -9,9 +9,11 @@ pub mod activation;
 pub mod conv2d;
 pub mod dense;
 pub mod dot;
+pub mod interpreter;
+pub mod kernels;
 pub mod params;
 pub mod pool;
 
 pub use crate::float::argmax;
 pub use activation::softmax_dequantized;
-pub use params::{ConvI8Weights, DenseI8Weights, QuantLayerError, Requant};
+pub use params::{ChannelRequant, ConvI8Weights, DenseI8Weights, QuantLayerError, Requant};

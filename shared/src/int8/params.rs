@@ -35,8 +35,10 @@ pub enum QuantLayerError {
 
 /// Per-output-channel requantization: biases (i32), Q31 multipliers and shifts, plus the input
 /// and output zero points and the fused activation's clamp range.
+///
+/// The number of channels is a run-time value here; [`Requant`] fixes it in the type.
 #[derive(Clone, Copy, Debug)]
-pub struct Requant<'a, const CO: usize> {
+pub struct ChannelRequant<'a> {
     bias: I32Le<'a>,
     multipliers: I32Le<'a>,
     shifts: &'a [u8],
@@ -63,12 +65,13 @@ fn i32s<'a>(tensor: &'static str, bytes: &'a [u8], n: usize) -> Result<I32Le<'a>
     })
 }
 
-impl<'a, const CO: usize> Requant<'a, CO> {
-    /// Validates and bundles the requantization of a layer with `CO` output channels.
+impl<'a> ChannelRequant<'a> {
+    /// Validates and bundles the requantization of a layer with `channels` output channels.
     ///
-    /// `bias` and `multipliers` are i32 little-endian (`CO` each), `shifts` one i8 per channel.
-    /// `relu` clamps the output at the output zero point (quantized 0).
+    /// `bias` and `multipliers` are i32 little-endian (`channels` each), `shifts` one i8 per
+    /// channel. `relu` clamps the output at the output zero point (quantized 0).
     pub fn new(
+        channels: usize,
         bias: &'a [u8],
         multipliers: &'a [u8],
         shifts: &'a [u8],
@@ -76,9 +79,9 @@ impl<'a, const CO: usize> Requant<'a, CO> {
         output_zero_point: i32,
         relu: bool,
     ) -> Result<Self, QuantLayerError> {
-        let bias = i32s("bias", bias, CO)?;
-        let multipliers = i32s("multipliers", multipliers, CO)?;
-        check_len("shifts", CO, shifts.len())?;
+        let bias = i32s("bias", bias, channels)?;
+        let multipliers = i32s("multipliers", multipliers, channels)?;
+        check_len("shifts", channels, shifts.len())?;
         for zp in [input_zero_point, output_zero_point] {
             if !(QMIN..=QMAX).contains(&zp) {
                 return Err(QuantLayerError::ZeroPoint(zp));
@@ -147,6 +150,43 @@ impl<'a, const CO: usize> Requant<'a, CO> {
         let s = self.shifts.get(c).map_or(0, |&s| s as i8 as i32);
         let v = multiply_by_quantized_multiplier(acc, m, s).saturating_add(self.output_zero_point);
         v.clamp(self.act_min, self.act_max) as i8
+    }
+}
+
+/// [`ChannelRequant`] for exactly `CO` output channels (the const-generic layers' form); it
+/// derefs to the run-time form for the per-channel operations.
+#[derive(Clone, Copy, Debug)]
+pub struct Requant<'a, const CO: usize>(ChannelRequant<'a>);
+
+impl<'a, const CO: usize> Requant<'a, CO> {
+    /// [`ChannelRequant::new`] with `CO` channels.
+    pub fn new(
+        bias: &'a [u8],
+        multipliers: &'a [u8],
+        shifts: &'a [u8],
+        input_zero_point: i32,
+        output_zero_point: i32,
+        relu: bool,
+    ) -> Result<Self, QuantLayerError> {
+        ChannelRequant::new(
+            CO,
+            bias,
+            multipliers,
+            shifts,
+            input_zero_point,
+            output_zero_point,
+            relu,
+        )
+        .map(Self)
+    }
+}
+
+impl<'a, const CO: usize> core::ops::Deref for Requant<'a, CO> {
+    type Target = ChannelRequant<'a>;
+
+    #[inline(always)]
+    fn deref(&self) -> &ChannelRequant<'a> {
+        &self.0
     }
 }
 

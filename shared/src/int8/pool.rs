@@ -45,33 +45,6 @@ impl<
         input: TensorRef<'_, i8, H, W, C>,
         mut output: TensorMut<'_, i8, OH, OW, C>,
     ) {
-        let x = input.data();
-        let out = output.data_mut();
-        let mut acc = [0i32; C];
-        for oy in 0..OH {
-            for ox in 0..OW {
-                let (y0, y1, x0, x1) = Self::window(oy, ox);
-                acc.fill(0);
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
-                        let xs = &x[(iy * W + ix) * C..(iy * W + ix + 1) * C];
-                        for (a, &v) in acc.iter_mut().zip(xs) {
-                            *a += v as i32;
-                        }
-                    }
-                }
-                // At least one element: a same-padded window always overlaps the input.
-                let count = (((y1 - y0) * (x1 - x0)) as i32).max(1);
-                let o = &mut out[(oy * OW + ox) * C..(oy * OW + ox + 1) * C];
-                for (ov, &a) in o.iter_mut().zip(&acc) {
-                    let avg = if a > 0 {
-                        (a + count / 2) / count
-                    } else {
-                        (a - count / 2) / count
-                    };
-                    *ov = avg.clamp(-128, 127) as i8;
-                }
-            }
-        }
+        crate::int8::kernels::avg_pool(&Self::WINDOW, input.data(), output.data_mut());
     }
 }

@@ -41,6 +41,9 @@ impl<
     pub const PAD_TOP: usize = P::PADDING.pad_before(H, K, S);
     /// Columns of padding left of the input.
     pub const PAD_LEFT: usize = P::PADDING.pad_before(W, K, S);
+    /// The window geometry the kernels take.
+    pub const WINDOW: crate::window::Window2d =
+        crate::window::Window2d::new(P::PADDING, H, W, CI, K, S);
     /// Number of kernel weights, `K * K * CI * CO`.
     pub const KERNEL_LEN: usize = K * K * CI * CO;
 

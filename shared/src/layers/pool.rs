@@ -38,6 +38,9 @@ macro_rules! pool_layer {
             pub const PAD_TOP: usize = P::PADDING.pad_before(H, POOL, S);
             /// Columns of padding left of the input.
             pub const PAD_LEFT: usize = P::PADDING.pad_before(W, POOL, S);
+            /// The window geometry the kernels take.
+            pub const WINDOW: crate::window::Window2d =
+                crate::window::Window2d::new(P::PADDING, H, W, C, POOL, S);
 
             /// The layer. Fails to compile when the type's shapes are inconsistent.
             pub const fn new() -> Self {
@@ -61,15 +64,6 @@ macro_rules! pool_layer {
                     input: Shape::new(H as u32, W as u32, C as u32),
                     output: Shape::new(OH as u32, OW as u32, C as u32),
                 }
-            }
-
-            /// In-bounds window rows `[y0, y1)` (input coordinates) of output row `oy`, and
-            /// likewise for columns with `ox`.
-            #[inline(always)]
-            pub(crate) fn window(oy: usize, ox: usize) -> (usize, usize, usize, usize) {
-                let (y0, y1) = crate::layers::pool::clip(oy * S, POOL, Self::PAD_TOP, H);
-                let (x0, x1) = crate::layers::pool::clip(ox * S, POOL, Self::PAD_LEFT, W);
-                (y0, y1, x0, x1)
             }
         }
 
@@ -121,31 +115,8 @@ impl<
     /// `OH × OW × C` (the tensor views guarantee both lengths).
     #[inline(always)]
     pub(crate) fn max_windows<T: Copy + PartialOrd>(x: &[T], out: &mut [T], lowest: T) {
-        for oy in 0..OH {
-            for ox in 0..OW {
-                let (y0, y1, x0, x1) = Self::window(oy, ox);
-                let o = &mut out[(oy * OW + ox) * C..(oy * OW + ox + 1) * C];
-                o.fill(lowest);
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
-                        let xs = &x[(iy * W + ix) * C..(iy * W + ix + 1) * C];
-                        for (m, &v) in o.iter_mut().zip(xs) {
-                            if v > *m {
-                                *m = v;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        crate::window::max_pool(&Self::WINDOW, x, out, lowest);
     }
 }
 
-/// Clips the padded window starting at `start` (padded coordinates) of length `k` to the
-/// input `[0, len)`, given `pad` elements of padding before; returns input coordinates.
-#[inline(always)]
-pub(crate) fn clip(start: usize, k: usize, pad: usize, len: usize) -> (usize, usize) {
-    let lo = start.saturating_sub(pad);
-    let hi = (start + k).saturating_sub(pad).min(len);
-    (lo, hi.max(lo))
-}
+pub(crate) use crate::window::clip;
