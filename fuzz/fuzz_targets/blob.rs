@@ -12,9 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use shared::blob::{Blob, CRC, HEADER_LEN};
 use shared::int8::interpreter::Interpreter;
-use shared::mnist::{
-    MnistF16, MnistF32, MnistInt8, MnistScratchF32, MnistScratchI8, MNIST_PIXELS,
-};
+use shared::mnist::{MnistF16, MnistF32, MnistInt8, MnistScratchF32, MnistScratchI8, MNIST_PIXELS};
 
 fn exercise(bytes: &[u8], infer: bool) {
     let Ok(blob) = Blob::decode(bytes) else {

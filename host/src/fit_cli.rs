@@ -91,9 +91,9 @@ pub struct FitArgs {
 /// Errors of `host fit`.
 #[derive(Debug, thiserror::Error)]
 pub enum FitCliError {
-    /// The architecture file is unreadable or unsupported.
+    /// The architecture file is unreadable or unsupported (boxed: it is the largest error).
     #[error(transparent)]
-    Arch(#[from] ArchFileError),
+    Arch(Box<ArchFileError>),
     /// An IDX file is unreadable.
     #[error(transparent)]
     Idx(#[from] IdxError),
@@ -120,6 +120,12 @@ pub enum FitCliError {
     /// The backend is not available.
     #[error(transparent)]
     Backend(#[from] BackendError),
+}
+
+impl From<ArchFileError> for FitCliError {
+    fn from(e: ArchFileError) -> Self {
+        FitCliError::Arch(Box::new(e))
+    }
 }
 
 /// The three splits loaded for a run.
