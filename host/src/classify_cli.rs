@@ -13,7 +13,7 @@ use shared::quant::QuantParams;
 
 use crate::serial_frame::{decode_answer, encode_request, response_len, Answer, FrameError};
 use crate::serial_frame::{ERROR_LEN, ERROR_MAGIC, RESPONSE_MAGIC};
-use crate::vision::image_folder::{load_image, ImageFolderError};
+use crate::vision::image_folder::{load_image, to_grayscale, ImageFolderError};
 
 /// Options of `host classify`.
 #[derive(Debug, Args)]
@@ -137,13 +137,7 @@ pub fn image_pixels(
     invert: bool,
 ) -> Result<Vec<u8>, ClassifyError> {
     let rgb = load_image(path, h, w)?;
-    let values: Vec<f32> = if c == 1 {
-        rgb.chunks_exact(3)
-            .map(|p| 0.2989 * p[0] + 0.587 * p[1] + 0.114 * p[2])
-            .collect()
-    } else {
-        rgb
-    };
+    let values = if c == 1 { to_grayscale(&rgb) } else { rgb };
     Ok(values
         .into_iter()
         .map(|v| {

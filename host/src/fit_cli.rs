@@ -27,7 +27,7 @@ use crate::optim::OptimizerChoice;
 use crate::train::FitConfig;
 use crate::vision::augment::Augmentation;
 use crate::vision::experiment::{fit_and_report, load_split, ExperimentError, Splits};
-use crate::vision::image_folder::{ImageFolder, ImageFolderError};
+use crate::vision::image_folder::{to_grayscale, ImageFolder, ImageFolderError};
 
 /// Options of `host fit`.
 #[derive(Debug, Args)]
@@ -355,14 +355,14 @@ fn load_folders(
     let train = load("train")?;
     let test = load("test")?;
     let val_dir = dir.join("validation");
+    check_same_classes(&train, &test, &dir.join("test"))?;
     let (train_data, validation) = if val_dir.is_dir() {
         let val = load("validation")?;
         check_same_classes(&train, &val, &val_dir)?;
-        (train.data.clone(), val.data)
+        (train.data, val.data)
     } else {
         split(&train.data, validation_split, seed, &dir.join("train"))?
     };
-    check_same_classes(&train, &test, &dir.join("test"))?;
     Ok(FitData {
         train: train_data,
         validation,
@@ -387,17 +387,12 @@ fn check_same_classes(
     Ok(())
 }
 
-/// RGB images as one channel, with the ITU-R 601 luma weights of `tf.image.rgb_to_grayscale`
-/// (what Keras's `color_mode="grayscale"` gives up to JPEG decoding).
+/// RGB images as one channel ([`to_grayscale`]).
 pub fn grayscale(rgb: &Dataset) -> Dataset {
     let [h, w, _] = rgb.shape;
     Dataset {
         shape: [h, w, 1],
-        images: rgb
-            .images
-            .chunks_exact(3)
-            .map(|p| 0.2989 * p[0] + 0.587 * p[1] + 0.114 * p[2])
-            .collect(),
+        images: to_grayscale(&rgb.images),
         labels: rgb.labels.clone(),
     }
 }

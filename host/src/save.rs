@@ -129,6 +129,17 @@ impl Architecture {
             _ => None,
         }
     }
+
+    /// [`Architecture::input`], or an error naming `path` (the architecture file).
+    pub fn checked_input(&self, path: &Path) -> Result<Shape, SaveError> {
+        self.input().ok_or_else(|| SaveError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!(
+                "input_shape {:?} is neither [h, w, c] nor [n]",
+                self.input_shape
+            ),
+        })
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SaveError + '_ {
@@ -219,13 +230,7 @@ pub fn load_from_bytes(
 
 fn from_files(dir: &Path, arch: Architecture, file: &WeightsFile) -> Result<Model, SaveError> {
     let arch_path = dir.join(ARCHITECTURE_FILE);
-    let input = arch.input().ok_or_else(|| SaveError::Invalid {
-        path: arch_path.clone(),
-        reason: format!(
-            "input_shape {:?} is neither [h, w, c] nor [n]",
-            arch.input_shape
-        ),
-    })?;
+    let input = arch.checked_input(&arch_path)?;
     let shapes =
         crate::model::infer_shapes(input, &arch.layers).map_err(|source| SaveError::Model {
             path: arch_path.clone(),

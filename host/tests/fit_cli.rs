@@ -1,24 +1,14 @@
 //! `host fit` end to end: a Keras architecture file trained on generated IDX files and on a
 //! generated image folder, the saved model evaluated again, and bad inputs as errors.
 
+mod common;
+
+use common::host;
+
 use std::path::Path;
-use std::process::Command;
 
 use host::idx::encode_idx;
 use image::{Rgb, RgbImage};
-
-fn host(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("host runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

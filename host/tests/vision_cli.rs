@@ -1,22 +1,12 @@
 //! The cats-vs-dogs commands of the `host` binary, end to end on a tiny generated folder.
 
+mod common;
+
+use common::host;
+
 use std::path::Path;
-use std::process::Command;
 
 use image::{Rgb, RgbImage};
-
-fn host(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("host runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// A Kaggle-style folder: `cat.N.jpg` bright on the left, `dog.N.jpg` bright on the right.
 fn kaggle(dir: &Path, n: u32) {

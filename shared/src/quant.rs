@@ -239,3 +239,12 @@ pub fn quantize_pixel(p: u8, scale: f32, zero_point: i32) -> i8 {
     let r = libm::round(p as f64 / (255.0 * scale as f64));
     ((r as i32).saturating_add(zero_point)).clamp(QMIN, QMAX) as i8
 }
+
+/// [`quantize_pixel`] of every 8-bit pixel value: the table a network quantizes its input with.
+pub fn pixel_lut(q: QuantParams) -> [i8; 256] {
+    let mut lut = [0i8; 256];
+    for (p, v) in lut.iter_mut().enumerate() {
+        *v = quantize_pixel(p as u8, q.scale, q.zero_point);
+    }
+    lut
+}

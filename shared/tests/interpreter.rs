@@ -131,6 +131,12 @@ fn rec<'a>(
     }
 }
 
+fn encode(spec: &BlobSpec<'_, '_>) -> Vec<u8> {
+    let mut bytes = vec![0u8; encoded_len(spec).unwrap()];
+    encode_into(spec, &mut bytes).unwrap();
+    bytes
+}
+
 #[test]
 fn a_second_architecture_is_bit_exact_with_the_reference_layers() {
     let mut rng = Rng::new(5);
@@ -199,8 +205,7 @@ fn a_second_architecture_is_bit_exact_with_the_reference_layers() {
         input_quant: Some(q_in),
         layers: &layers,
     };
-    let mut bytes = vec![0u8; encoded_len(&spec).unwrap()];
-    encode_into(&spec, &mut bytes).unwrap();
+    let bytes = encode(&spec);
     let interp = Interpreter::from_blob(&bytes).unwrap();
     // Largest input + output: the first convolution, 162 + 125.
     assert_eq!(interp.arena_len(), 9 * 9 * 2 + 5 * 5 * 5);
@@ -289,8 +294,7 @@ fn a_second_architecture_is_bit_exact_with_the_reference_layers() {
         layers: &broken,
         ..spec
     };
-    let mut bytes = vec![0u8; encoded_len(&spec).unwrap()];
-    encode_into(&spec, &mut bytes).unwrap();
+    let bytes = encode(&spec);
     assert!(matches!(
         Interpreter::from_blob(&bytes),
         Err(BlobError::Quant { layer: Some(2), .. })
@@ -301,8 +305,7 @@ fn a_second_architecture_is_bit_exact_with_the_reference_layers() {
         layers: &short,
         ..spec
     };
-    let mut bytes = vec![0u8; encoded_len(&spec).unwrap()];
-    encode_into(&spec, &mut bytes).unwrap();
+    let bytes = encode(&spec);
     assert!(Interpreter::from_blob(&bytes).is_err());
 }
 

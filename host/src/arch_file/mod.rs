@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use crate::layers::{Layer, Shape};
 use crate::model::{infer_shapes, Model, ModelError};
-use crate::save::{Architecture, FORMAT, VERSION};
 
 /// Which format an architecture file was written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +89,9 @@ pub enum ArchFileError {
         /// What is wrong.
         reason: String,
     },
+    /// A tinyconv `model.json` is invalid (wrong format or version, bad input shape, ...).
+    #[error(transparent)]
+    Tinyconv(#[from] crate::save::SaveError),
     /// The layers do not form a valid model (a shape does not fit, duplicate names, ...).
     #[error("{}: invalid model", path.display())]
     Model {
@@ -123,25 +125,9 @@ pub fn parse(text: &str, path: &Path) -> Result<ArchFile, ArchFileError> {
         reason,
     };
     let file = if value.get("format").is_some() {
-        let arch: Architecture =
-            serde_json::from_value(value).map_err(|source| ArchFileError::Json {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        if arch.format != FORMAT || arch.version != VERSION {
-            return Err(invalid(format!(
-                "format {:?} version {} is not {FORMAT:?} version {VERSION}",
-                arch.format, arch.version
-            )));
-        }
-        let input = arch.input().ok_or_else(|| {
-            invalid(format!(
-                "input_shape {:?} is neither [h, w, c] nor [n]",
-                arch.input_shape
-            ))
-        })?;
+        let arch = crate::save::parse_architecture(path, text)?;
         ArchFile {
-            input,
+            input: arch.checked_input(path)?,
             layers: arch.layers,
             format: ArchFormat::Tinyconv,
         }

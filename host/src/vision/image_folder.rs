@@ -143,6 +143,14 @@ pub fn decode_rgb(path: &Path) -> Result<(Vec<f32>, usize, usize), ImageFolderEr
     Ok((rgb.into_raw().into_iter().map(f32::from).collect(), h, w))
 }
 
+/// RGB pixels (HWC) as one channel, with the ITU-R 601 luma weights of
+/// `tf.image.rgb_to_grayscale` (what Keras's `color_mode="grayscale"` gives, up to JPEG decoding).
+pub fn to_grayscale(rgb: &[f32]) -> Vec<f32> {
+    rgb.chunks_exact(3)
+        .map(|p| 0.2989 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+        .collect()
+}
+
 /// Decodes one image and resizes it to `(out_h, out_w)` (RGB, 0..255).
 pub fn load_image(path: &Path, out_h: usize, out_w: usize) -> Result<Vec<f32>, ImageFolderError> {
     let (px, h, w) = decode_rgb(path)?;

@@ -41,6 +41,8 @@ mod encode;
 mod error;
 mod format;
 
+pub(crate) mod check;
+
 pub use decode::{Blob, LayerIter};
 pub use encode::{encode_into, encoded_len, BlobSpec};
 pub use error::BlobError;

@@ -10,12 +10,13 @@
 //! `Flatten` moves nothing. For the MNIST network that is 27,040 bytes (conv1's 21,632-byte
 //! output and pool1's 5,408), what the hand-written MNIST scratch uses.
 
+use crate::blob::check;
 use crate::blob::{
     Activation, Blob, BlobError, LayerKind, LayerRecord, Shape, WeightFormat, MAX_LAYERS,
 };
 use crate::int8::kernels;
 use crate::int8::params::{ChannelRequant, QuantLayerError};
-use crate::quant::{quantize_pixel, QuantParams, QMAX, QMIN};
+use crate::quant::{pixel_lut, QuantParams};
 use crate::window::{max_pool, Window2d};
 
 /// Largest pooling window side: keeps an average pool's 32-bit sum exact
@@ -86,22 +87,6 @@ fn shape_err(layer: usize, what: &'static str) -> BlobError {
     }
 }
 
-fn check_act(layer: Option<usize>, q: QuantParams) -> Result<QuantParams, BlobError> {
-    if !(q.scale.is_finite() && q.scale > 0.0) {
-        return Err(BlobError::Quant {
-            layer,
-            what: "activation scale must be positive and finite",
-        });
-    }
-    if !(QMIN..=QMAX).contains(&q.zero_point) {
-        return Err(BlobError::Quant {
-            layer,
-            what: "activation zero point outside -128..=127",
-        });
-    }
-    Ok(q)
-}
-
 /// `h * w * c`, or an error when it overflows `usize`.
 fn volume(layer: usize, s: Shape) -> Result<usize, BlobError> {
     (s.h as usize)
@@ -109,20 +94,6 @@ fn volume(layer: usize, s: Shape) -> Result<usize, BlobError> {
         .and_then(|n| n.checked_mul(s.c as usize))
         .filter(|&n| n > 0)
         .ok_or_else(|| shape_err(layer, "a tensor is empty or larger than memory"))
-}
-
-fn weightless(layer: usize, r: &LayerRecord<'_>) -> Result<(), BlobError> {
-    let empty = r.quant.is_none_or(|q| {
-        q.weight_scales.is_empty() && q.multipliers.is_empty() && q.shifts.is_empty()
-    });
-    if r.weights.is_empty() && r.bias.is_empty() && empty {
-        Ok(())
-    } else {
-        Err(shape_err(
-            layer,
-            "a layer without weights carries weight data",
-        ))
-    }
 }
 
 /// A window layer's geometry from its description, checked against the recorded shapes.
@@ -171,10 +142,8 @@ fn requant<'a>(
     input: QuantParams,
     activation: Activation,
 ) -> Result<(ChannelRequant<'a>, QuantParams), BlobError> {
-    let q = r
-        .quant
-        .ok_or(shape_err(layer, "missing quantization parameters"))?;
-    let out = check_act(Some(layer), q.output)?;
+    let q = check::layer_quant(layer, r)?;
+    let out = q.output;
     let err = |source: QuantLayerError| BlobError::Layer { layer, source };
     // A softmax (only on the last layer, checked by the caller) keeps int8 logits; the
     // probabilities are computed outside the layers.
@@ -213,17 +182,14 @@ impl<'a> Interpreter<'a> {
             });
         }
         let header = blob.header();
-        let input_quant = check_act(
+        let input_quant = check::activation(
             None,
             header.input_quant.ok_or(BlobError::Quant {
                 layer: None,
                 what: "missing input quantization",
             })?,
         )?;
-        let mut input_lut = [0i8; 256];
-        for (p, q) in input_lut.iter_mut().enumerate() {
-            *q = quantize_pixel(p as u8, input_quant.scale, input_quant.zero_point);
-        }
+        let input_lut = pixel_lut(input_quant);
         let mut steps = [None; MAX_LAYERS];
         let mut lens = [0usize; MAX_LAYERS];
         let mut quant = [input_quant; MAX_LAYERS];
@@ -297,12 +263,11 @@ impl<'a> Interpreter<'a> {
                     stride,
                     padding,
                 } => {
-                    weightless(layer, &r)?;
                     if pool as usize > MAX_POOL {
                         return Err(shape_err(layer, "pooling window larger than 4096"));
                     }
                     let g = window(layer, &r, pool, stride, padding, shape.c)?;
-                    let out_q = same_quant(layer, &r, q)?;
+                    let out_q = check::passthrough(layer, &r, q)?;
                     let step = if matches!(r.desc.kind, LayerKind::MaxPool2d { .. }) {
                         Step::MaxPool(g)
                     } else {
@@ -311,7 +276,6 @@ impl<'a> Interpreter<'a> {
                     (step, out_q)
                 }
                 LayerKind::Flatten => {
-                    weightless(layer, &r)?;
                     let o = r.desc.output;
                     if (o.h, o.w) != (1, 1) || out_len != len {
                         return Err(shape_err(
@@ -319,14 +283,13 @@ impl<'a> Interpreter<'a> {
                             "flatten output must be 1 x 1 x (h * w * c)",
                         ));
                     }
-                    (Step::Flatten, same_quant(layer, &r, q)?)
+                    (Step::Flatten, check::passthrough(layer, &r, q)?)
                 }
                 LayerKind::Relu => {
-                    weightless(layer, &r)?;
                     if r.desc.output != shape {
                         return Err(shape_err(layer, "relu output shape must equal its input"));
                     }
-                    let out_q = same_quant(layer, &r, q)?;
+                    let out_q = check::passthrough(layer, &r, q)?;
                     (
                         Step::Relu {
                             zero_point: out_q.zero_point as i8,
@@ -470,80 +433,64 @@ impl<'a> Interpreter<'a> {
         arena: &'b mut [i8],
         mut observe: F,
     ) -> &'b [i8] {
-        let total = arena.len();
-        // The current activation: `len` values at the front (`at_front`) or the back.
-        let mut at_front = true;
+        let mut start = 0; // the current activation is `arena[start..start + len]`
         let mut len = self.input_len();
-        for (layer, step) in self.steps[..self.count].iter().enumerate() {
-            let Some(step) = step else { break };
+        for (layer, step) in self.steps[..self.count].iter().flatten().enumerate() {
             let out_len = self.lens[layer];
-            if let Step::Flatten = step {
-                len = out_len;
-            } else if let Step::Relu { zero_point } = *step {
-                let x = if at_front {
-                    &mut arena[..len]
-                } else {
-                    &mut arena[total - len..]
-                };
-                for v in x.iter_mut() {
-                    *v = (*v).max(zero_point);
+            match step {
+                Step::Flatten => {}
+                Step::Relu { zero_point } => {
+                    for v in &mut arena[start..start + len] {
+                        *v = (*v).max(*zero_point);
+                    }
                 }
-            } else {
-                let (x, out): (&[i8], &mut [i8]) = if at_front {
-                    let (a, b) = arena.split_at_mut(total - out_len);
-                    (&a[..len], b)
-                } else {
-                    let (a, b) = arena.split_at_mut(total - len);
-                    (b, &mut a[..out_len])
-                };
-                match step {
-                    Step::Conv {
-                        window,
-                        filters,
-                        kernel,
-                        requant,
-                    } => kernels::conv2d(window, *filters, kernel, requant, x, out),
-                    Step::MaxPool(g) => max_pool(g, x, out, i8::MIN),
-                    Step::AvgPool(g) => kernels::avg_pool(g, x, out),
-                    Step::Dense {
-                        inputs,
-                        kernel,
-                        requant,
-                    } => kernels::dense(*inputs, kernel, requant, x, out),
-                    Step::Flatten | Step::Relu { .. } => {}
+                Step::Conv {
+                    window,
+                    filters,
+                    kernel,
+                    requant,
+                } => {
+                    let (x, out, at) = split(arena, start, len, out_len);
+                    kernels::conv2d(window, *filters, kernel, requant, x, out);
+                    start = at;
                 }
-                at_front = !at_front;
-                len = out_len;
+                Step::MaxPool(g) => {
+                    let (x, out, at) = split(arena, start, len, out_len);
+                    max_pool(g, x, out, i8::MIN);
+                    start = at;
+                }
+                Step::AvgPool(g) => {
+                    let (x, out, at) = split(arena, start, len, out_len);
+                    kernels::avg_pool(g, x, out);
+                    start = at;
+                }
+                Step::Dense {
+                    inputs,
+                    kernel,
+                    requant,
+                } => {
+                    let (x, out, at) = split(arena, start, len, out_len);
+                    kernels::dense(*inputs, kernel, requant, x, out);
+                    start = at;
+                }
             }
-            let cur = if at_front {
-                &arena[..len]
-            } else {
-                &arena[total - len..]
-            };
-            observe(layer, cur);
+            len = out_len;
+            observe(layer, &arena[start..start + len]);
         }
-        if at_front {
-            &arena[..len]
-        } else {
-            &arena[total - len..]
-        }
+        &arena[start..start + len]
     }
 }
 
-fn same_quant(
-    layer: usize,
-    r: &LayerRecord<'_>,
-    input: QuantParams,
-) -> Result<QuantParams, BlobError> {
-    let q = r
-        .quant
-        .ok_or(shape_err(layer, "missing quantization parameters"))?;
-    let out = check_act(Some(layer), q.output)?;
-    if out.zero_point != input.zero_point || out.scale.to_bits() != input.scale.to_bits() {
-        return Err(shape_err(
-            layer,
-            "pooling/flatten/relu output quantization must equal its input's",
-        ));
+/// The current activation `arena[start..start + len]` and the `out_len` values at the other end
+/// of the arena, where the layer writes (they never overlap: the plan sized the arena to the
+/// largest input + output); returns the output's start too.
+fn split(arena: &mut [i8], start: usize, len: usize, out_len: usize) -> (&[i8], &mut [i8], usize) {
+    if start == 0 {
+        let at = arena.len() - out_len;
+        let (lo, hi) = arena.split_at_mut(at);
+        (&lo[..len], hi, at)
+    } else {
+        let (lo, hi) = arena.split_at_mut(start);
+        (&hi[..len], &mut lo[..out_len], 0)
     }
-    Ok(out)
 }

@@ -52,18 +52,3 @@ pub(crate) fn mnist_records<'a>(
         next(6)?,
     ])
 }
-
-/// Checks that a weightless layer (pooling, flatten) carries no weights.
-pub(crate) fn check_weightless(layer: usize, record: &LayerRecord<'_>) -> Result<(), BlobError> {
-    let quant_arrays_empty = record.quant.is_none_or(|q| {
-        q.weight_scales.is_empty() && q.multipliers.is_empty() && q.shifts.is_empty()
-    });
-    if record.weights.is_empty() && record.bias.is_empty() && quant_arrays_empty {
-        Ok(())
-    } else {
-        Err(BlobError::Quant {
-            layer: Some(layer),
-            what: "a layer without weights carries weight data",
-        })
-    }
-}

@@ -2,11 +2,12 @@
 
 use core::marker::PhantomData;
 
+use crate::blob::check::weightless as check_weightless;
 use crate::blob::{Blob, BlobError, LayerRecord};
 use crate::float::{softmax, ConvWeights, DenseWeights, WeightLenError};
 use crate::int8::QuantLayerError;
 use crate::mnist::arch::{MNIST_ARCH, MNIST_CLASSES, MNIST_NET, MNIST_PIXELS};
-use crate::mnist::bind::{check_weightless, mnist_records};
+use crate::mnist::bind::mnist_records;
 use crate::mnist::observer::LayerOutput;
 use crate::mnist::scratch::MnistScratchF32;
 use crate::tensor::{TensorMut, TensorRef};

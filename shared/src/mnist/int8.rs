@@ -1,13 +1,14 @@
 //! The int8 MNIST network over a decoded blob.
 
-use crate::blob::{Blob, BlobError, LayerQuant, LayerRecord, WeightFormat};
+use crate::blob::check;
+use crate::blob::{Blob, BlobError, LayerRecord, WeightFormat};
 use crate::float::WeightLenError;
 use crate::int8::{softmax_dequantized, ConvI8Weights, DenseI8Weights, QuantLayerError, Requant};
 use crate::mnist::arch::{MNIST_ARCH, MNIST_CLASSES, MNIST_NET, MNIST_PIXELS};
-use crate::mnist::bind::{check_weightless, mnist_records};
+use crate::mnist::bind::mnist_records;
 use crate::mnist::observer::LayerOutput;
 use crate::mnist::scratch::MnistScratchI8;
-use crate::quant::{quantize_pixel, QuantParams, QMAX, QMIN};
+use crate::quant::{pixel_lut, QuantParams};
 use crate::tensor::{TensorMut, TensorRef};
 
 /// Result of an int8 prediction.
@@ -32,38 +33,13 @@ pub struct MnistInt8<'a> {
     layer_quant: [QuantParams; 7],
 }
 
-fn check_act(layer: Option<usize>, q: QuantParams) -> Result<QuantParams, BlobError> {
-    if !(q.scale.is_finite() && q.scale > 0.0) {
-        return Err(BlobError::Quant {
-            layer,
-            what: "activation scale must be positive and finite",
-        });
-    }
-    if !(QMIN..=QMAX).contains(&q.zero_point) {
-        return Err(BlobError::Quant {
-            layer,
-            what: "activation zero point outside -128..=127",
-        });
-    }
-    Ok(q)
-}
-
-fn quant_of<'a>(layer: usize, record: &LayerRecord<'a>) -> Result<LayerQuant<'a>, BlobError> {
-    let q = record.quant.ok_or(BlobError::Quant {
-        layer: Some(layer),
-        what: "missing quantization parameters",
-    })?;
-    check_act(Some(layer), q.output)?;
-    Ok(q)
-}
-
 fn requant<'a, const CO: usize>(
     layer: usize,
     record: &LayerRecord<'a>,
     input: QuantParams,
     relu: bool,
 ) -> Result<Requant<'a, CO>, BlobError> {
-    let q = quant_of(layer, record)?;
+    let q = check::layer_quant(layer, record)?;
     let err = |source: QuantLayerError| BlobError::Layer { layer, source };
     if q.weight_scales.len() != CO * 4 {
         return Err(err(QuantLayerError::Length(WeightLenError {
@@ -84,23 +60,6 @@ fn requant<'a, const CO: usize>(
     .map_err(err)
 }
 
-fn pooled(
-    layer: usize,
-    record: &LayerRecord<'_>,
-    input: QuantParams,
-) -> Result<QuantParams, BlobError> {
-    check_weightless(layer, record)?;
-    let q = quant_of(layer, record)?;
-    if q.output.zero_point != input.zero_point || q.output.scale.to_bits() != input.scale.to_bits()
-    {
-        return Err(BlobError::Quant {
-            layer: Some(layer),
-            what: "pooling/flatten output quantization must equal its input's",
-        });
-    }
-    Ok(q.output)
-}
-
 impl<'a> MnistInt8<'a> {
     /// Decodes an int8 blob and binds it to the network (see [`MnistInt8::from_decoded`]).
     pub fn from_blob(bytes: &'a [u8]) -> Result<Self, BlobError> {
@@ -117,29 +76,26 @@ impl<'a> MnistInt8<'a> {
             layer: None,
             what: "missing input quantization",
         })?;
-        let input_quant = check_act(None, input_quant)?;
-        let mut input_lut = [0i8; 256];
-        for (p, q) in input_lut.iter_mut().enumerate() {
-            *q = quantize_pixel(p as u8, input_quant.scale, input_quant.zero_point);
-        }
+        let input_quant = check::activation(None, input_quant)?;
+        let input_lut = pixel_lut(input_quant);
         let kernel_err =
             |layer: usize| move |source: QuantLayerError| BlobError::Layer { layer, source };
 
         let rq1 = requant::<32>(0, &r[0], input_quant, true)?;
         let conv1 = ConvI8Weights::new(r[0].weights, rq1).map_err(kernel_err(0))?;
-        let q0 = quant_of(0, &r[0])?.output;
-        let q1 = pooled(1, &r[1], q0)?;
+        let q0 = check::layer_quant(0, &r[0])?.output;
+        let q1 = check::passthrough(1, &r[1], q0)?;
         let rq2 = requant::<64>(2, &r[2], q1, true)?;
         let conv2 = ConvI8Weights::new(r[2].weights, rq2).map_err(kernel_err(2))?;
-        let q2 = quant_of(2, &r[2])?.output;
-        let q3 = pooled(3, &r[3], q2)?;
+        let q2 = check::layer_quant(2, &r[2])?.output;
+        let q3 = check::passthrough(3, &r[3], q2)?;
         let rq3 = requant::<128>(4, &r[4], q3, true)?;
         let conv3 = ConvI8Weights::new(r[4].weights, rq3).map_err(kernel_err(4))?;
-        let q4 = quant_of(4, &r[4])?.output;
-        let q5 = pooled(5, &r[5], q4)?;
+        let q4 = check::layer_quant(4, &r[4])?.output;
+        let q5 = check::passthrough(5, &r[5], q4)?;
         let rq4 = requant::<10>(6, &r[6], q5, false)?;
         let dense = DenseI8Weights::new(r[6].weights, rq4).map_err(kernel_err(6))?;
-        let q6 = quant_of(6, &r[6])?.output;
+        let q6 = check::layer_quant(6, &r[6])?.output;
         Ok(Self {
             input_quant,
             input_lut,
@@ -166,7 +122,7 @@ impl<'a> MnistInt8<'a> {
         &self.layer_quant
     }
 
-    /// Quantizes 8-bit pixels to the int8 input (see [`quantize_pixel`]).
+    /// Quantizes 8-bit pixels to the int8 input (see [`crate::quant::quantize_pixel`]).
     pub fn quantize_image(&self, image: &[u8; MNIST_PIXELS], out: &mut [i8; MNIST_PIXELS]) {
         for (o, &p) in out.iter_mut().zip(image) {
             *o = self.input_lut[p as usize];
