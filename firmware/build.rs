@@ -3,10 +3,17 @@
 //! - `memory.x` is copied to `OUT_DIR` for cortex-m-rt's `link.x`; the board build also links
 //!   `defmt.x` (the QEMU build has no defmt).
 //! - `platform_board` or `platform_qemu` is set (`qemu` wins when both features are on).
-//! - The model blob comes from `TINYCONV_BLOB`, else the committed `model/mnist_int8.blob`.
-//! - The test digits come from `TINYCONV_DIGITS` (raw 784-byte images, any count, optional
-//!   labels in `TINYCONV_DIGIT_LABELS`), else the first `TINYCONV_DIGIT_COUNT` (default 10)
-//!   images and labels of `$TINYCONV_DATA_DIR/mnist/t10k-{images-idx3,labels-idx1}-ubyte.gz`.
+//! - The model blob comes from `TINYCONV_BLOB`, else the committed `model/mnist_int8.blob`. It
+//!   is validated here with `shared`'s interpreter (the same checks the firmware repeats at
+//!   boot), and `model_consts.rs` is generated from it: input length and shape, class count,
+//!   the activation arena's size (the interpreter's plan). When the blob is the MNIST network,
+//!   the `model_mnist` cfg selects `shared`'s hand-written MNIST path.
+//! - The test inputs come from `TINYCONV_INPUTS` (alias `TINYCONV_DIGITS`: raw images of the
+//!   model's input size, any count, optional labels in `TINYCONV_INPUT_LABELS` /
+//!   `TINYCONV_DIGIT_LABELS`), else for a 28 x 28 x 1 model the first `TINYCONV_DIGIT_COUNT`
+//!   (default 10) images and labels of
+//!   `$TINYCONV_DATA_DIR/mnist/t10k-{images-idx3,labels-idx1}-ubyte.gz`, else none (the board
+//!   then only serves requests).
 //!
 //! Every problem is a build error that names the file or variable to fix.
 
@@ -16,8 +23,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use shared::blob::Activation;
+use shared::int8::interpreter::Interpreter;
+use shared::mnist::MnistInt8;
+
 /// Pixels in one MNIST image (28 x 28, one byte each).
-const IMAGE_BYTES: usize = 28 * 28;
+const MNIST_BYTES: usize = 28 * 28;
 /// Test digits taken from the MNIST test set when `TINYCONV_DIGIT_COUNT` is unset.
 const DEFAULT_DIGIT_COUNT: usize = 10;
 /// Label byte for a digit whose true class is not known.
@@ -41,8 +52,8 @@ fn run() -> Result<(), String> {
 
     link_scripts(&manifest, &out)?;
     platform_cfg();
-    embed_blob(&manifest, &out)?;
-    embed_digits(&out)?;
+    let model = embed_blob(&manifest, &out)?;
+    embed_inputs(&out, &model)?;
     Ok(())
 }
 
@@ -69,8 +80,19 @@ fn platform_cfg() {
     }
 }
 
-fn embed_blob(manifest: &Path, out: &Path) -> Result<(), String> {
+/// What the firmware needs to know about the embedded model at compile time.
+struct ModelInfo {
+    /// Pixels per input.
+    input_len: usize,
+    /// Distinct labels (scores, or 2 for a one-unit sigmoid output).
+    classes: usize,
+    /// Whether the input is 28 x 28 x 1 (MNIST test digits fit it).
+    mnist_input: bool,
+}
+
+fn embed_blob(manifest: &Path, out: &Path) -> Result<ModelInfo, String> {
     println!("cargo::rerun-if-env-changed=TINYCONV_BLOB");
+    println!("cargo::rustc-check-cfg=cfg(model_mnist)");
     let path = match env::var_os("TINYCONV_BLOB") {
         Some(p) => PathBuf::from(p),
         None => manifest.join("model").join("mnist_int8.blob"),
@@ -83,28 +105,111 @@ fn embed_blob(manifest: &Path, out: &Path) -> Result<(), String> {
             path.display()
         )
     })?;
-    if bytes.is_empty() {
-        return Err(format!("the model blob {} is empty", path.display()));
+    println!("cargo::rerun-if-env-changed=TINYCONV_BLOB_UNCHECKED");
+    let unchecked = env::var("TINYCONV_BLOB_UNCHECKED").is_ok_and(|v| v == "1");
+    let (shape, scores, classes, arena, layers) = match Interpreter::from_blob(&bytes) {
+        Ok(net) => {
+            if MnistInt8::from_blob(&bytes).is_ok() {
+                println!("cargo::rustc-cfg=model_mnist");
+            }
+            let scores = net.output_len();
+            let sigmoid = net.output_activation() == Activation::Sigmoid;
+            let classes = if sigmoid && scores == 1 { 2 } else { scores };
+            (
+                net.input_shape(),
+                scores,
+                classes,
+                net.arena_len(),
+                net.layer_count(),
+            )
+        }
+        // Only to test the firmware's own boot-time check: an invalid blob is embedded with
+        // the MNIST network's sizes, and the firmware reports it at boot.
+        Err(e) if unchecked => {
+            println!(
+                "cargo::warning=TINYCONV_BLOB_UNCHECKED=1: embedding the invalid blob {} ({e}) \
+                 with the MNIST sizes",
+                path.display()
+            );
+            println!("cargo::rustc-cfg=model_mnist");
+            (shared::mnist::MNIST_INPUT, 10, 10, 0, 7)
+        }
+        Err(e) => {
+            return Err(format!(
+                "the model blob {} is not a valid int8 blob: {e}",
+                path.display()
+            ))
+        }
+    };
+    if classes > 256 {
+        return Err(format!(
+            "the model blob {} has {scores} outputs; the serial protocol's class byte holds at most 256",
+            path.display()
+        ));
     }
-    write(&out.join("model.blob"), &bytes)
+    let consts = format!(
+        "// Generated by build.rs from {}.\n\
+         /// Pixels per input (`h * w * c`, HWC).\n\
+         pub const INPUT_LEN: usize = {};\n\
+         /// Input height, width and channels.\n\
+         pub const INPUT_SHAPE: [usize; 3] = [{}, {}, {}];\n\
+         /// Scores per answer (the last layer's outputs).\n\
+         pub const SCORES: usize = {scores};\n\
+         /// Bytes of the interpreter's activation arena (`max` over layers of input + output).\n\
+         #[allow(dead_code)]\n\
+         pub const ARENA_LEN: usize = {};\n\
+         /// Layers in the blob.\n\
+         #[allow(dead_code)]\n\
+         pub const LAYERS: usize = {};\n",
+        path.display(),
+        shape.len(),
+        shape.h,
+        shape.w,
+        shape.c,
+        arena,
+        layers,
+    );
+    write(&out.join("model_consts.rs"), consts.as_bytes())?;
+    write(&out.join("model.blob"), &bytes)?;
+    Ok(ModelInfo {
+        input_len: shape.len(),
+        classes,
+        mnist_input: (shape.h, shape.w, shape.c) == (28, 28, 1),
+    })
 }
 
-fn embed_digits(out: &Path) -> Result<(), String> {
-    println!("cargo::rerun-if-env-changed=TINYCONV_DIGITS");
-    println!("cargo::rerun-if-env-changed=TINYCONV_DIGIT_LABELS");
-    println!("cargo::rerun-if-env-changed=TINYCONV_DIGIT_COUNT");
-    println!("cargo::rerun-if-env-changed=TINYCONV_DATA_DIR");
-
-    let (images, labels) = if let Some(raw) = env::var_os("TINYCONV_DIGITS") {
-        raw_digits(Path::new(&raw))?
+fn embed_inputs(out: &Path, model: &ModelInfo) -> Result<(), String> {
+    for var in [
+        "TINYCONV_INPUTS",
+        "TINYCONV_INPUT_LABELS",
+        "TINYCONV_DIGITS",
+        "TINYCONV_DIGIT_LABELS",
+        "TINYCONV_DIGIT_COUNT",
+        "TINYCONV_DATA_DIR",
+    ] {
+        println!("cargo::rerun-if-env-changed={var}");
+    }
+    let var = |a: &str, b: &str| {
+        env::var_os(a)
+            .map(|v| (a.to_string(), v))
+            .or_else(|| env::var_os(b).map(|v| (b.to_string(), v)))
+    };
+    let (images, labels) = if let Some((name, raw)) = var("TINYCONV_INPUTS", "TINYCONV_DIGITS") {
+        raw_inputs(&name, Path::new(&raw), model)?
+    } else if !model.mnist_input {
+        println!(
+            "cargo::warning=no test inputs embedded: set TINYCONV_INPUTS to a file of raw {}-byte images",
+            model.input_len
+        );
+        (Vec::new(), Vec::new())
     } else if let Some(dir) = env::var_os("TINYCONV_DATA_DIR") {
         mnist_digits(&Path::new(&dir).join("mnist"), digit_count()?)?
     } else {
-        return Err("no test digits: set TINYCONV_DIGITS to a file of raw 784-byte images, \
+        return Err("no test digits: set TINYCONV_INPUTS to a file of raw 784-byte images, \
                     or TINYCONV_DATA_DIR to the data directory holding mnist/t10k-images-idx3-ubyte.gz"
             .to_string());
     };
-    write(&out.join("digits.bin"), &images)?;
+    write(&out.join("inputs.bin"), &images)?;
     write(&out.join("labels.bin"), &labels)
 }
 
@@ -120,31 +225,34 @@ fn digit_count() -> Result<usize, String> {
     }
 }
 
-/// Raw images (a non-empty multiple of 784 bytes) and, if `TINYCONV_DIGIT_LABELS` is set, one
-/// label byte per image.
-fn raw_digits(path: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
+/// Raw images (a non-empty multiple of the model's input size) from the variable `name` and,
+/// if `TINYCONV_INPUT_LABELS` (or `TINYCONV_DIGIT_LABELS`) is set, one label byte per image.
+fn raw_inputs(name: &str, path: &Path, model: &ModelInfo) -> Result<(Vec<u8>, Vec<u8>), String> {
     println!("cargo::rerun-if-changed={}", path.display());
-    let images =
-        fs::read(path).map_err(|e| format!("reading TINYCONV_DIGITS {}: {e}", path.display()))?;
-    if images.is_empty() || images.len() % IMAGE_BYTES != 0 {
+    let per = model.input_len;
+    let images = fs::read(path).map_err(|e| format!("reading {name} {}: {e}", path.display()))?;
+    if images.is_empty() || images.len() % per != 0 {
         return Err(format!(
-            "TINYCONV_DIGITS {} holds {} bytes, not a non-empty multiple of {IMAGE_BYTES} (28x28 images)",
+            "{name} {} holds {} bytes, not a non-empty multiple of {per} (the model's input size)",
             path.display(),
             images.len()
         ));
     }
-    let count = images.len() / IMAGE_BYTES;
-    let labels = match env::var_os("TINYCONV_DIGIT_LABELS") {
+    let count = images.len() / per;
+    let labels_var = env::var_os("TINYCONV_INPUT_LABELS")
+        .map(|v| ("TINYCONV_INPUT_LABELS", v))
+        .or_else(|| env::var_os("TINYCONV_DIGIT_LABELS").map(|v| ("TINYCONV_DIGIT_LABELS", v)));
+    let labels = match labels_var {
         None => vec![UNKNOWN_LABEL; count],
-        Some(p) => {
+        Some((var, p)) => {
             let p = PathBuf::from(p);
             println!("cargo::rerun-if-changed={}", p.display());
-            let labels = fs::read(&p)
-                .map_err(|e| format!("reading TINYCONV_DIGIT_LABELS {}: {e}", p.display()))?;
-            if labels.len() != count || labels.iter().any(|&l| l > 9) {
+            let labels = fs::read(&p).map_err(|e| format!("reading {var} {}: {e}", p.display()))?;
+            if labels.len() != count || labels.iter().any(|&l| usize::from(l) >= model.classes) {
                 return Err(format!(
-                    "TINYCONV_DIGIT_LABELS {} must hold {count} bytes in 0..=9 (one per image)",
-                    p.display()
+                    "{var} {} must hold {count} bytes in 0..{} (one per image)",
+                    p.display(),
+                    model.classes
                 ));
             }
             labels
@@ -181,7 +289,7 @@ fn mnist_digits(dir: &Path, count: usize) -> Result<(Vec<u8>, Vec<u8>), String> 
     }
     let start = 4 + 4 * 3;
     let image_bytes = images
-        .get(start..start + count * IMAGE_BYTES)
+        .get(start..start + count * MNIST_BYTES)
         .ok_or_else(|| format!("{}: truncated image data", images_path.display()))?;
     let label_bytes = labels
         .get(8..8 + count)

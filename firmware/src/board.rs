@@ -16,8 +16,8 @@ use stm32f4xx_hal::prelude::*;
 use stm32f4xx_hal::rcc::Config;
 use stm32f4xx_hal::serial::{self, Serial};
 
-use crate::digits::{self, UNKNOWN_LABEL};
-use crate::model::{self, Classifier};
+use crate::inputs::{self, UNKNOWN_LABEL};
+use crate::model::{self, Classifier, INPUT_LEN, RESPONSE_LEN};
 use crate::protocol::{self, Decoded, FrameError, RequestDecoder};
 use crate::stack;
 
@@ -65,8 +65,26 @@ pub fn run() -> ! {
         }
     };
     defmt::info!("model blob ok: {=usize} bytes", model::blob_len());
+    let [h, w, c] = model::INPUT_SHAPE;
+    defmt::info!(
+        "model {=usize}x{=usize}x{=usize}, {=usize} layers, {=usize} scores, arena {=usize} B, \
+         frames: request {=usize} B, response {=usize} B, engine {=str}",
+        h,
+        w,
+        c,
+        model::LAYERS,
+        model::SCORES,
+        model::ARENA_LEN,
+        model::REQUEST_LEN,
+        RESPONSE_LEN,
+        if cfg!(model_mnist) {
+            "mnist"
+        } else {
+            "interpreter"
+        }
+    );
 
-    classify_digits(classifier);
+    classify_inputs(classifier);
     defmt::info!("peak stack {=usize} bytes", stack::peak());
 
     let config = serial::Config::default().baudrate(BAUD.bps());
@@ -83,29 +101,29 @@ pub fn run() -> ! {
     serve(classifier, &mut port, &mut led)
 }
 
-/// Classifies the embedded test digits and logs each prediction with its cycle count.
-fn classify_digits(classifier: &mut Classifier) {
+/// Classifies the embedded test inputs and logs each prediction with its cycle count.
+fn classify_inputs(classifier: &mut Classifier) {
     let mut correct = 0u32;
     let mut labelled = 0u32;
-    for (i, (image, label)) in digits::all().enumerate() {
+    for (i, (image, label)) in inputs::all().enumerate() {
         let start = DWT::cycle_count();
         let p = classifier.classify(image);
         let cycles = DWT::cycle_count().wrapping_sub(start);
         if label == UNKNOWN_LABEL {
             defmt::info!(
-                "digit {=usize}: predicted {=u8} in {=u32} cycles, scores {}",
+                "input {=usize}: predicted {=u8} in {=u32} cycles, scores {}",
                 i,
-                p.digit,
+                p.class,
                 cycles,
                 p.scores
             );
         } else {
             labelled += 1;
-            correct += u32::from(p.digit == label);
+            correct += u32::from(p.class == label);
             defmt::info!(
-                "digit {=usize}: predicted {=u8}, label {=u8}, in {=u32} cycles, scores {}",
+                "input {=usize}: predicted {=u8}, label {=u8}, in {=u32} cycles, scores {}",
                 i,
-                p.digit,
+                p.class,
                 label,
                 cycles,
                 p.scores
@@ -113,13 +131,13 @@ fn classify_digits(classifier: &mut Classifier) {
         }
     }
     if labelled > 0 {
-        defmt::info!("{=u32}/{=u32} test digits correct", correct, labelled);
+        defmt::info!("{=u32}/{=u32} test inputs correct", correct, labelled);
     }
 }
 
 /// Answers request frames on `port` forever (see [`protocol`]).
 fn serve(classifier: &mut Classifier, port: &mut Serial<pac::USART2>, led: &mut Led) -> ! {
-    let mut decoder = RequestDecoder::new();
+    let mut decoder = RequestDecoder::<INPUT_LEN>::new();
     loop {
         match port.read() {
             Ok(byte) => match decoder.push(byte) {
@@ -132,9 +150,10 @@ fn serve(classifier: &mut Classifier, port: &mut Serial<pac::USART2>, led: &mut 
                     let start = DWT::cycle_count();
                     let p = classifier.classify(decoder.pixels());
                     let cycles = DWT::cycle_count().wrapping_sub(start);
-                    send(port, &protocol::encode_response(p.digit, &p.scores));
+                    let frame: [u8; RESPONSE_LEN] = protocol::encode_response(p.class, &p.scores);
+                    send(port, &frame);
                     led.toggle();
-                    defmt::info!("request: predicted {=u8} in {=u32} cycles", p.digit, cycles);
+                    defmt::info!("request: predicted {=u8} in {=u32} cycles", p.class, cycles);
                 }
             },
             Err(nb::Error::WouldBlock) => {}

@@ -1,5 +1,5 @@
-//! tinyconv firmware: classifies 28 x 28 MNIST digits on a Cortex-M4F with the int8 model blob
-//! embedded at build time.
+//! tinyconv firmware: classifies images on a Cortex-M4F with the int8 model blob embedded at
+//! build time (any blob `host quantize` writes; the MNIST convnet by default).
 //!
 //! Two platforms, chosen by cargo features (see `build.rs` and `README.md`):
 //! - `board` (default): the NUCLEO-F411RE at 100 MHz; defmt log over RTT, LD2 (PA5) status LED,
@@ -8,12 +8,12 @@
 //! - `qemu`: QEMU's `netduinoplus2` for CI; plain-text results on semihosting, SysTick as the
 //!   instruction counter (`-icount shift=0`), exit status through semihosting.
 //!
-//! Both run the same [`model`] code on the same blob and test digits.
+//! Both run the same [`model`] code on the same blob and test inputs.
 #![no_std]
 #![no_main]
 #![warn(missing_docs)]
 
-mod digits;
+mod inputs;
 mod model;
 mod protocol;
 mod stack;

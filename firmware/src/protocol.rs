@@ -4,14 +4,19 @@
 //! Every frame starts with a magic byte and ends with a checksum byte: the wrapping 8-bit sum of
 //! every byte before it in the frame, the magic included.
 //!
-//! | frame    | bytes | layout                                                               |
-//! |----------|-------|----------------------------------------------------------------------|
-//! | request  | 786   | `0xA5`, 784 pixels (28 x 28, row-major, `u8`, 0 = background), sum   |
-//! | response | 13    | `0x5A`, digit (`u8`, 0..=9), 10 scores (`i8`, digit 0 first), sum     |
-//! | error    | 3     | `0xEE`, error code (see [`FrameError`]), sum                          |
+//! The sizes come from the model: `P` pixels per input (`h * w * c` of the blob's input, HWC,
+//! row-major, `u8`) and `C` scores (the last layer's outputs). For the MNIST model `P = 784`
+//! and `C = 10`.
 //!
-//! The scores are the int8 outputs of the model's last layer (quantised logits); the digit is
-//! the index of the largest one (the first on ties). The device answers each request with
+//! | frame    | bytes            | layout                                                    |
+//! |----------|------------------|-----------------------------------------------------------|
+//! | request  | [`request_len`]  | `0xA5`, `P` pixels, sum                                    |
+//! | response | [`response_len`] | `0x5A`, class (`u8`), `C` scores (`i8`, class 0 first), sum |
+//! | error    | 3                | `0xEE`, error code (see [`FrameError`]), sum               |
+//!
+//! The scores are the int8 outputs of the model's last layer (quantised logits); the class is
+//! the index of the largest one (the first on ties), or for a one-unit sigmoid output 1 when
+//! the logit is positive. The device answers each request with
 //! exactly one response or error frame. Bytes that arrive while it waits for a request magic
 //! are skipped, so a host resynchronises by waiting ~100 ms (longer than one inference) and
 //! sending a fresh request.
@@ -28,14 +33,14 @@ pub const REQUEST_MAGIC: u8 = 0xA5;
 pub const RESPONSE_MAGIC: u8 = 0x5A;
 /// First byte of an error frame.
 pub const ERROR_MAGIC: u8 = 0xEE;
-/// Pixels in a request (one 28 x 28 MNIST image).
-pub const PIXELS: usize = 28 * 28;
-/// Scores in a response (one per digit).
-pub const CLASSES: usize = 10;
-/// Length of a request frame: magic, pixels, checksum.
-pub const REQUEST_LEN: usize = 1 + PIXELS + 1;
-/// Length of a response frame: magic, digit, scores, checksum.
-pub const RESPONSE_LEN: usize = 1 + 1 + CLASSES + 1;
+/// Length of a request frame for `pixels` pixels: magic, pixels, checksum.
+pub const fn request_len(pixels: usize) -> usize {
+    pixels + 2
+}
+/// Length of a response frame for `classes` scores: magic, class, scores, checksum.
+pub const fn response_len(classes: usize) -> usize {
+    classes + 3
+}
 /// Length of an error frame: magic, code, checksum.
 pub const ERROR_LEN: usize = 3;
 
@@ -54,32 +59,35 @@ pub fn checksum(bytes: &[u8]) -> u8 {
     bytes.iter().fold(0u8, |sum, &b| sum.wrapping_add(b))
 }
 
-/// Builds a request frame for a 28 x 28 image.
-pub fn encode_request(pixels: &[u8; PIXELS]) -> [u8; REQUEST_LEN] {
-    let mut frame = [0u8; REQUEST_LEN];
+/// Builds a request frame (`N` must be [`request_len`]`(P)`, checked at compile time).
+pub fn encode_request<const P: usize, const N: usize>(pixels: &[u8; P]) -> [u8; N] {
+    const { assert!(N == request_len(P), "N must be request_len(P)") };
+    let mut frame = [0u8; N];
     for (out, byte) in frame.iter_mut().zip(request_bytes(pixels)) {
         *out = byte;
     }
     frame
 }
 
-/// The bytes of a request frame for a 28 x 28 image, without building it in memory.
-pub fn request_bytes(pixels: &[u8; PIXELS]) -> impl Iterator<Item = u8> + '_ {
+/// The bytes of a request frame, without building it in memory.
+pub fn request_bytes(pixels: &[u8]) -> impl Iterator<Item = u8> + '_ {
     let sum = checksum(pixels).wrapping_add(REQUEST_MAGIC);
     core::iter::once(REQUEST_MAGIC)
         .chain(pixels.iter().copied())
         .chain(core::iter::once(sum))
 }
 
-/// Builds a response frame for a predicted digit and its scores.
-pub fn encode_response(digit: u8, scores: &[i8; CLASSES]) -> [u8; RESPONSE_LEN] {
-    let mut frame = [0u8; RESPONSE_LEN];
+/// Builds a response frame for a predicted class and its scores (`N` must be
+/// [`response_len`]`(C)`, checked at compile time).
+pub fn encode_response<const C: usize, const N: usize>(class: u8, scores: &[i8; C]) -> [u8; N] {
+    const { assert!(N == response_len(C), "N must be response_len(C)") };
+    let mut frame = [0u8; N];
     frame[0] = RESPONSE_MAGIC;
-    frame[1] = digit;
-    for (out, &s) in frame[2..2 + CLASSES].iter_mut().zip(scores) {
+    frame[1] = class;
+    for (out, &s) in frame[2..2 + C].iter_mut().zip(scores) {
         *out = s.to_le_bytes()[0];
     }
-    frame[RESPONSE_LEN - 1] = checksum(&frame[..RESPONSE_LEN - 1]);
+    frame[N - 1] = checksum(&frame[..N - 1]);
     frame
 }
 
@@ -100,25 +108,25 @@ pub enum Decoded {
     BadChecksum,
 }
 
-/// Byte-at-a-time decoder of request frames.
-pub struct RequestDecoder {
-    pixels: [u8; PIXELS],
+/// Byte-at-a-time decoder of request frames of `P` pixels.
+pub struct RequestDecoder<const P: usize> {
+    pixels: [u8; P],
     /// Pixels received so far, or `None` while waiting for a magic byte.
     filled: Option<usize>,
     sum: u8,
 }
 
-impl Default for RequestDecoder {
+impl<const P: usize> Default for RequestDecoder<P> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl RequestDecoder {
+impl<const P: usize> RequestDecoder<P> {
     /// A decoder waiting for a request magic.
     pub const fn new() -> Self {
         Self {
-            pixels: [0; PIXELS],
+            pixels: [0; P],
             filled: None,
             sum: 0,
         }
@@ -144,7 +152,7 @@ impl RequestDecoder {
                 }
                 Decoded::Pending
             }
-            Some(n) if n < PIXELS => {
+            Some(n) if n < P => {
                 self.pixels[n] = byte;
                 self.sum = self.sum.wrapping_add(byte);
                 self.filled = Some(n + 1);
@@ -162,7 +170,7 @@ impl RequestDecoder {
     }
 
     /// The pixels of the last complete request.
-    pub fn pixels(&self) -> &[u8; PIXELS] {
+    pub fn pixels(&self) -> &[u8; P] {
         &self.pixels
     }
 }

@@ -5,9 +5,10 @@
 //! Output lines (parsed by `tests/tests/firmware_harness`):
 //! ```text
 //! tinyconv qemu
+//! model <h>x<w>x<c> layers <n> scores <k> arena <bytes> request <bytes> response <bytes> engine <mnist|interpreter>
 //! blob ok <bytes>                         | blob error <message>  (then exit 1)
-//! pred <i> <digit> <s0> ... <s9> ticks <n> label <0..9|->
-//! frame <i> <response frame as hex>       (the serial response for that digit, see protocol)
+//! pred <i> <class> <s0> ... <sk-1> ticks <n> label <class|->
+//! frame <i> <response frame as hex>       (the serial response for that input, see protocol)
 //! stack <peak bytes>
 //! done <count>
 //! ```
@@ -21,8 +22,8 @@ use cortex_m::peripheral::SYST;
 use cortex_m_rt::exception;
 use cortex_m_semihosting::{debug, hprint, hprintln};
 
-use crate::digits::{self, UNKNOWN_LABEL};
-use crate::model::{self, Classifier};
+use crate::inputs::{self, UNKNOWN_LABEL};
+use crate::model::{self, Classifier, INPUT_LEN, RESPONSE_LEN};
 use crate::protocol::{self, Decoded, RequestDecoder};
 use crate::stack;
 
@@ -59,14 +60,14 @@ fn ticks() -> u64 {
     }
 }
 
-/// Runs the self-test on the embedded digits and exits QEMU: status 0 when every digit was
+/// Runs the self-test on the embedded inputs and exits QEMU: status 0 when every input was
 /// classified, 1 otherwise.
 pub fn run() -> ! {
     hprintln!("tinyconv qemu");
     let ok = match cortex_m::Peripherals::take() {
         Some(cp) => {
             start_ticks(cp.SYST);
-            classify_digits()
+            classify_inputs()
         }
         None => {
             hprintln!("error core peripherals already taken");
@@ -84,7 +85,24 @@ pub fn run() -> ! {
     }
 }
 
-fn classify_digits() -> bool {
+fn classify_inputs() -> bool {
+    let [h, w, c] = model::INPUT_SHAPE;
+    hprintln!(
+        "model {}x{}x{} layers {} scores {} arena {} request {} response {} engine {}",
+        h,
+        w,
+        c,
+        model::LAYERS,
+        model::SCORES,
+        model::ARENA_LEN,
+        model::REQUEST_LEN,
+        RESPONSE_LEN,
+        if cfg!(model_mnist) {
+            "mnist"
+        } else {
+            "interpreter"
+        }
+    );
     let classifier = match Classifier::load() {
         Ok(c) => c,
         Err(e) => {
@@ -94,13 +112,13 @@ fn classify_digits() -> bool {
     };
     hprintln!("blob ok {}", model::blob_len());
 
-    let mut decoder = RequestDecoder::new();
+    let mut decoder = RequestDecoder::<INPUT_LEN>::new();
     let mut count = 0usize;
-    for (i, (image, label)) in digits::all().enumerate() {
+    for (i, (image, label)) in inputs::all().enumerate() {
         let start = ticks();
         let prediction = classifier.classify(image);
         let elapsed = ticks() - start;
-        hprint!("pred {} {}", i, prediction.digit);
+        hprint!("pred {} {}", i, prediction.class);
         for s in prediction.scores {
             hprint!(" {}", s);
         }
@@ -116,11 +134,11 @@ fn classify_digits() -> bool {
             decoded = decoder.push(byte);
         }
         if decoded != Decoded::Request {
-            hprintln!("error digit {} request frame not decoded", i);
+            hprintln!("error input {} request frame not decoded", i);
             return false;
         }
         let answer = classifier.classify(decoder.pixels());
-        let frame = protocol::encode_response(answer.digit, &answer.scores);
+        let frame: [u8; RESPONSE_LEN] = protocol::encode_response(answer.class, &answer.scores);
         hprint!("frame {} ", i);
         for byte in frame {
             hprint!("{:02x}", byte);

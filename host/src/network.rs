@@ -166,6 +166,29 @@ impl<'b, B: Backend> Network<'b, B> {
         batch: usize,
         dropout_seed: Option<u64>,
     ) -> (B::Tensor, Option<Tape<B>>) {
+        self.forward_impl(b, x, batch, dropout_seed, &mut |_, _| {})
+    }
+
+    /// Inference forward pass (dropout off) calling `observe(layer, output)` after every
+    /// layer with its output tensor (the last layer's is the logits, before softmax/sigmoid):
+    /// what post-training calibration measures.
+    pub fn forward_observed(
+        &self,
+        x: B::Tensor,
+        batch: usize,
+        observe: &mut dyn FnMut(usize, &B::Tensor),
+    ) -> B::Tensor {
+        self.forward_impl(self.backend, x, batch, None, observe).0
+    }
+
+    fn forward_impl(
+        &self,
+        b: &B,
+        x: B::Tensor,
+        batch: usize,
+        dropout_seed: Option<u64>,
+        observe: &mut dyn FnMut(usize, &B::Tensor),
+    ) -> (B::Tensor, Option<Tape<B>>) {
         let training = dropout_seed.is_some();
         let mut caches = Vec::with_capacity(self.kinds.len());
         let mut x = Arc::new(x);
@@ -224,6 +247,7 @@ impl<'b, B: Backend> Network<'b, B> {
             if training {
                 caches.push(cache);
             }
+            observe(i, &y);
             x = y;
         }
         let tape = training.then_some(Tape { caches, batch });

@@ -33,7 +33,7 @@ fn board(mut port: TTYPort, requests: usize, corrupt: bool) -> std::thread::Join
         let bytes = std::fs::read(blob_path()).unwrap();
         let net = MnistInt8::from_blob(&bytes).unwrap();
         let mut scratch = MnistScratchI8::new();
-        let mut decoder = RequestDecoder::new();
+        let mut decoder = RequestDecoder::<MNIST_PIXELS>::new();
         let mut served = 0;
         let mut buf = [0u8; 256];
         port.set_timeout(Duration::from_secs(30)).unwrap();
@@ -44,8 +44,8 @@ fn board(mut port: TTYPort, requests: usize, corrupt: bool) -> std::thread::Join
                     Decoded::Pending => {}
                     Decoded::Request if !corrupt => {
                         let p = net.predict(decoder.pixels(), &mut scratch);
-                        port.write_all(&encode_response(p.digit, &p.scores))
-                            .unwrap();
+                        let frame: [u8; 13] = encode_response(p.digit, &p.scores);
+                        port.write_all(&frame).unwrap();
                         served += 1;
                     }
                     Decoded::Request | Decoded::BadChecksum => {
@@ -151,9 +151,10 @@ fn host_frames_equal_the_firmware_codec() {
     for (i, p) in px.iter_mut().enumerate() {
         *p = (i as u8).wrapping_mul(29);
     }
-    assert_eq!(encode_request(&px), protocol::encode_request(&px).to_vec());
+    let firmware: [u8; 786] = protocol::encode_request(&px);
+    assert_eq!(encode_request(&px), firmware.to_vec());
     let scores = [-128, -3, 0, 5, 127, 1, 2, 3, 4, -1];
-    let frame = encode_response(4, &scores);
+    let frame: [u8; 13] = encode_response(4, &scores);
     assert_eq!(
         decode_answer(&frame, 10),
         Ok(Answer::Response {

@@ -232,6 +232,31 @@ pub fn choose_quant_params(min: f32, max: f32) -> Result<QuantParams, QuantError
     })
 }
 
+/// How an 8-bit pixel, as a board receives it, becomes the network's real input value.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum PixelScaling {
+    /// `pixel / 255` (the data was fed as `images / 255`, as the book does for MNIST).
+    Unit,
+    /// `pixel * scale + offset`, in f32 as Keras computes it: a `Rescaling(scale, offset)`
+    /// first layer folded into the input quantization.
+    Rescale {
+        /// Multiplier.
+        scale: f32,
+        /// Added after the multiplication.
+        offset: f32,
+    },
+}
+
+impl PixelScaling {
+    /// The real input value of `pixel`.
+    pub fn real(self, pixel: u8) -> f32 {
+        match self {
+            PixelScaling::Unit => pixel as f32 / 255.0,
+            PixelScaling::Rescale { scale, offset } => pixel as f32 * scale + offset,
+        }
+    }
+}
+
 /// Quantizes an 8-bit pixel `p` (real value `p / 255`) to int8, computed in f64:
 /// `clamp(round(p / (255 * scale)) + zero_point, -128, 127)`. This is the network input
 /// quantization of the MNIST models (built once as a 256-entry table at load time).
@@ -240,11 +265,23 @@ pub fn quantize_pixel(p: u8, scale: f32, zero_point: i32) -> i8 {
     ((r as i32).saturating_add(zero_point)).clamp(QMIN, QMAX) as i8
 }
 
-/// [`quantize_pixel`] of every 8-bit pixel value: the table a network quantizes its input with.
-pub fn pixel_lut(q: QuantParams) -> [i8; 256] {
+/// Quantizes the real value `x` to int8 with `q`, computed in f64:
+/// `clamp(round(x / scale) + zero_point, -128, 127)`.
+pub fn quantize_real(x: f32, q: QuantParams) -> i8 {
+    let r = libm::round(x as f64 / q.scale as f64);
+    ((r as i32).saturating_add(q.zero_point)).clamp(QMIN, QMAX) as i8
+}
+
+/// The int8 input code of every 8-bit pixel value: the table a network quantizes its input
+/// with. [`PixelScaling::Unit`] is [`quantize_pixel`] (exactly as the MNIST models always
+/// did); [`PixelScaling::Rescale`] is [`quantize_real`] of `pixel * scale + offset`.
+pub fn pixel_lut(pixels: PixelScaling, q: QuantParams) -> [i8; 256] {
     let mut lut = [0i8; 256];
     for (p, v) in lut.iter_mut().enumerate() {
-        *v = quantize_pixel(p as u8, q.scale, q.zero_point);
+        *v = match pixels {
+            PixelScaling::Unit => quantize_pixel(p as u8, q.scale, q.zero_point),
+            PixelScaling::Rescale { .. } => quantize_real(pixels.real(p as u8), q),
+        };
     }
     lut
 }

@@ -38,7 +38,7 @@ fn raw_blob(header: &BlobHeader, records: &[LayerRecord<'_>]) -> Vec<u8> {
     payload.truncate(n);
     let mut b = Vec::new();
     b.extend_from_slice(b"TCNV");
-    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&shared::blob::FORMAT_VERSION.to_le_bytes());
     b.extend_from_slice(&(n as u32).to_le_bytes());
     b.extend_from_slice(&CRC.checksum(&payload).to_le_bytes());
     b.extend_from_slice(&payload);
@@ -103,6 +103,7 @@ fn encoding_is_exact_and_checks_the_buffer() {
         format: WeightFormat::F32,
         input: Shape::new(1, 1, 3),
         input_quant: None,
+        pixels: shared::blob::PixelScaling::Unit,
         layers: &records,
     };
     let n = encoded_len(&spec).unwrap();
@@ -141,6 +142,7 @@ fn encoding_is_exact_and_checks_the_buffer() {
         input: Shape::new(1, 1, 3),
         input_quant: None,
         layer_count: 1,
+        pixels: shared::blob::PixelScaling::Unit,
     };
     assert!(matches!(
         Blob::decode(&raw_blob(&header, &q)),
@@ -201,18 +203,58 @@ fn every_truncation_is_a_typed_error() {
     }
 }
 
+/// A version-1 header: version 2 appended `pixels`.
+#[derive(serde::Serialize)]
+struct HeaderV1 {
+    format: WeightFormat,
+    input: Shape,
+    input_quant: Option<shared::quant::QuantParams>,
+    layer_count: u32,
+}
+
+#[test]
+fn version_1_blobs_decode_as_pixel_over_255() {
+    let v2 = Blob::decode(int8()).unwrap();
+    let h = *v2.header();
+    let records: Vec<LayerRecord<'_>> = v2.layers().collect();
+    let mut payload = vec![0u8; 1 << 20];
+    let v1 = HeaderV1 {
+        format: h.format,
+        input: h.input,
+        input_quant: h.input_quant,
+        layer_count: h.layer_count,
+    };
+    let mut n = postcard::to_slice(&v1, &mut payload).unwrap().len();
+    for r in &records {
+        n += postcard::to_slice(r, &mut payload[n..]).unwrap().len();
+    }
+    payload.truncate(n);
+    let mut b = b"TCNV".to_vec();
+    b.extend_from_slice(&shared::blob::FORMAT_VERSION_1.to_le_bytes());
+    b.extend_from_slice(&(n as u32).to_le_bytes());
+    b.extend_from_slice(&CRC.checksum(&payload).to_le_bytes());
+    b.extend_from_slice(&payload);
+    let old = Blob::decode(&b).unwrap();
+    assert_eq!(*old.header(), h, "the v2 test blob is pixel / 255 too");
+    assert_eq!(old.layers().collect::<Vec<_>>(), records);
+    // The same header bytes read as version 2 lack the `pixels` field.
+    let mut as_v2 = b.clone();
+    as_v2[4..6].copy_from_slice(&shared::blob::FORMAT_VERSION.to_le_bytes());
+    assert!(Blob::decode(&as_v2).is_err());
+}
+
 #[test]
 fn header_errors_are_typed() {
     let mut b = int8().to_vec();
     b[0] = b'X';
     assert!(matches!(Blob::decode(&b), Err(BlobError::BadMagic { .. })));
     let mut b = int8().to_vec();
-    b[4] = 2;
+    b[4] = 3;
     assert_eq!(
         Blob::decode(&b).unwrap_err(),
         BlobError::UnsupportedVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     );
     let mut b = int8().to_vec();
@@ -252,6 +294,7 @@ fn mismatched_blobs_are_rejected() {
             format: WeightFormat::Int8,
             input,
             input_quant: blob.header().input_quant,
+            pixels: shared::blob::PixelScaling::Unit,
             layers,
         };
         let mut out = vec![0u8; encoded_len(&spec).unwrap()];
@@ -355,7 +398,7 @@ proptest! {
     fn arbitrary_payloads_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..512)) {
         let mut b = Vec::new();
         b.extend_from_slice(b"TCNV");
-        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&shared::blob::FORMAT_VERSION.to_le_bytes());
         b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         b.extend_from_slice(&CRC.checksum(&payload).to_le_bytes());
         b.extend_from_slice(&payload);

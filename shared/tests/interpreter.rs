@@ -203,6 +203,7 @@ fn a_second_architecture_is_bit_exact_with_the_reference_layers() {
         format: WeightFormat::Int8,
         input: s(9, 9, 2),
         input_quant: Some(q_in),
+        pixels: shared::blob::PixelScaling::Unit,
         layers: &layers,
     };
     let bytes = encode(&spec);

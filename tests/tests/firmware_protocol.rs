@@ -5,9 +5,16 @@
 mod protocol;
 
 use protocol::{
-    encode_error, encode_request, encode_response, request_bytes, Decoded, FrameError,
-    RequestDecoder, PIXELS,
+    encode_error, encode_response, request_bytes, request_len, response_len, Decoded, FrameError,
 };
+
+/// The MNIST model's frames: 784 pixels, 10 scores.
+const PIXELS: usize = 784;
+type RequestDecoder = protocol::RequestDecoder<PIXELS>;
+
+fn encode_request(img: &[u8; PIXELS]) -> [u8; 786] {
+    protocol::encode_request(img)
+}
 
 /// Wrapping byte sum, written from the README's definition of the checksum.
 fn sum(bytes: &[u8]) -> u8 {
@@ -87,9 +94,14 @@ fn reset_drops_a_partial_frame() {
 
 #[test]
 fn response_and_error_frame_layouts() {
+    // A second model's sizes: a 32 x 32 x 3 input and one sigmoid score.
+    assert_eq!(request_len(32 * 32 * 3), 3074);
+    let one: [u8; 4] = encode_response(1, &[-7i8]);
+    assert_eq!(one, [0x5A, 1, 0xF9, sum(&[0x5A, 1, 0xF9])]);
+
     let scores = [-128i8, -1, 0, 1, 127, 5, -5, 64, -64, 3];
-    let frame = encode_response(4, &scores);
-    assert_eq!(frame.len(), 13);
+    let frame: [u8; 13] = encode_response(4, &scores);
+    assert_eq!((request_len(PIXELS), response_len(10)), (786, 13));
     assert_eq!(frame[0], 0x5A);
     assert_eq!(frame[1], 4);
     let decoded: Vec<i8> = frame[2..12].iter().map(|&b| b as i8).collect();

@@ -10,8 +10,8 @@
 mod firmware_harness;
 
 use firmware_harness::{
-    build_qemu_firmware, elf_memory, mnist_macs, qemu_binary, run_blob_on_qemu, run_qemu,
-    synthetic, work_dir, write_if_changed, PIXELS,
+    build_qemu_firmware, build_qemu_firmware_env, elf_memory, mnist_macs, qemu_binary,
+    run_blob_on_qemu, run_qemu, synthetic, work_dir, write_if_changed, PIXELS,
 };
 use shared::mnist::{MnistInt8, MnistScratchI8};
 
@@ -62,8 +62,8 @@ fn qemu_firmware_matches_host_int8_bit_for_bit() {
         assert_eq!(device.index, i);
         assert_eq!(device.label, None, "raw digits carry no labels");
         assert_eq!(
-            (device.digit, device.scores),
-            (host.digit, host.scores),
+            (device.digit, device.scores.clone()),
+            (host.digit, host.scores.to_vec()),
             "digit {i}: firmware (left) and host (right) disagree"
         );
         host_scores.push(host.scores);
@@ -127,8 +127,20 @@ fn qemu_firmware_reports_a_corrupt_blob_and_exits_with_failure() {
     write_if_changed(&blob_path, &blob).unwrap();
     write_if_changed(&digits_path, &digits).unwrap();
 
-    let elf =
-        build_qemu_firmware("corrupt", &blob_path, &digits_path).unwrap_or_else(|e| panic!("{e}"));
+    // The build validates the blob too and refuses a corrupt one, naming it ...
+    let err = build_qemu_firmware("corrupt", &blob_path, &digits_path).unwrap_err();
+    assert!(
+        err.contains("corrupt_int8.blob") && err.contains("checksum"),
+        "{err}"
+    );
+    // ... so the boot-time check is tested with the build's check switched off.
+    let elf = build_qemu_firmware_env(
+        "corrupt",
+        &blob_path,
+        &digits_path,
+        &[("TINYCONV_BLOB_UNCHECKED", "1")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let out = run_qemu(&qemu, &elf).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         !out.success,

@@ -56,8 +56,8 @@ fn committed_blob_on_qemu_matches_host_on_real_digits() {
         let image: &[u8; PIXELS] = image.try_into().unwrap();
         let host = net.predict(image, &mut scratch);
         assert_eq!(
-            (device.digit, device.scores),
-            (host.digit, host.scores),
+            (device.digit, device.scores.clone()),
+            (host.digit, host.scores.to_vec()),
             "digit {i}: firmware (left) and host (right) disagree"
         );
         correct += usize::from(device.digit == labels[i]);

@@ -43,9 +43,16 @@ fn blob(format: ExportFormat) -> &'static [u8] {
         .blob
 }
 
-fn float_predictions() -> &'static [u8] {
-    static P: OnceLock<Vec<u8>> = OnceLock::new();
-    P.get_or_init(|| predict_float(trained_model(), &mnist().test.images).expect("float runs"))
+fn float_predictions() -> &'static [u32] {
+    static P: OnceLock<Vec<u32>> = OnceLock::new();
+    P.get_or_init(|| {
+        predict_float(trained_model(), &mnist().test.images, 1.0 / 255.0).expect("float runs")
+    })
+}
+
+fn labels() -> &'static [u32] {
+    static L: OnceLock<Vec<u32>> = OnceLock::new();
+    L.get_or_init(|| mnist().test.labels.iter().map(|&l| u32::from(l)).collect())
 }
 
 #[test]
@@ -56,7 +63,7 @@ fn int8_agrees_with_float_on_the_full_test_set() {
     let int8 = predict_blob(blob(ExportFormat::Int8), &test.images).unwrap();
     let f16 = predict_blob(blob(ExportFormat::F16), &test.images).unwrap();
     let f32b = predict_blob(blob(ExportFormat::F32), &test.images).unwrap();
-    let acc = |p: &[u8]| agreement(p, &test.labels).unwrap();
+    let acc = |p: &[u32]| agreement(p, labels()).unwrap();
     let (a_float, a_int8, a_f16, a_f32) = (acc(float), acc(&int8), acc(&f16), acc(&f32b));
     let agree = agreement(&int8, float).unwrap();
     eprintln!(

@@ -47,7 +47,7 @@ fn committed_int8_blob_matches_its_recorded_accuracy() {
     let correct = predictions
         .iter()
         .zip(&test.labels)
-        .filter(|(p, l)| p == l)
+        .filter(|(&p, &l)| p == u32::from(l))
         .count();
     assert_eq!(correct, recorded.correct, "int8 test accuracy changed");
     assert!(

@@ -8,8 +8,10 @@ use host::layers::Activation::{Relu, Sigmoid, Softmax};
 use host::layers::{Conv2D, Dense, Flatten, MaxPooling2D, Rescaling, Shape};
 use host::model::Model;
 use host::quantize::manifest::{self, Manifest};
-use host::quantize::{export, load_model, ExportFormat, QuantizeError, RangeMethod};
+use host::quantize::{convert, export, load_model, ExportFormat, QuantizeError, RangeMethod};
 use host::sequential::Sequential;
+use shared::blob::PixelScaling;
+use shared::int8::interpreter::Interpreter;
 use shared::mnist::{MnistInt8, MNIST_PIXELS};
 
 fn mnist_like(filters2: usize) -> Sequential {
@@ -45,13 +47,20 @@ fn int8(model: &Model, calibration: &[u8]) -> Result<Vec<u8>, QuantizeError> {
 }
 
 #[test]
-fn wrong_architecture_is_named_layer_by_layer() {
+fn other_architectures_export_for_the_interpreter_and_differences_from_mnist_are_named() {
     let dir = tempfile::tempdir().unwrap();
     host::save::save(&mnist_like(48).build(0).unwrap(), dir.path()).unwrap();
     let model = load_model(dir.path()).unwrap();
-    let err = int8(&model, &pixels(4)).unwrap_err();
-    assert!(matches!(err, QuantizeError::Architecture { .. }), "{err:?}");
-    let msg = err.to_string();
+    let blob = int8(&model, &pixels(4)).unwrap();
+    Interpreter::from_blob(&blob).expect("any exported int8 blob runs in the interpreter");
+    assert!(
+        MnistInt8::from_blob(&blob).is_err(),
+        "not the MNIST fast path"
+    );
+
+    let net = convert::from_model(&model, None).unwrap();
+    assert!(!convert::is_mnist(&net));
+    let msg = convert::check_mnist(&net).unwrap_err().to_string();
     assert!(msg.contains("layer 2 (conv2d_1)"), "{msg}");
     assert!(msg.contains("Conv2D(48, 3×3"), "{msg}");
     assert!(msg.contains("expected Conv2D(64, 3×3"), "{msg}");
@@ -67,33 +76,80 @@ fn wrong_architecture_is_named_layer_by_layer() {
         .add(Dense::new(10).activation(Softmax))
         .build(0)
         .unwrap();
-    let msg = int8(&extra, &pixels(4)).unwrap_err().to_string();
+    let net = convert::from_model(&extra, None).unwrap();
+    let msg = convert::check_mnist(&net).unwrap_err().to_string();
     assert!(
         msg.contains("layer 6 (dense)") && msg.contains("extra layer 7"),
         "{msg}"
     );
+    assert!(int8(&extra, &pixels(4)).is_ok());
 }
 
 #[test]
-fn layers_without_a_device_kernel_are_rejected() {
+fn rescaling_folds_into_the_input_and_sigmoid_ends_the_network() {
     let rescaled = Sequential::new(Shape::image(28, 28, 1))
-        .add(Rescaling::new(1.0 / 255.0, 0.0))
-        .add(Flatten)
-        .add(Dense::new(10).activation(Softmax))
-        .build(0)
-        .unwrap();
-    let msg = int8(&rescaled, &pixels(1)).unwrap_err().to_string();
-    assert!(
-        msg.contains("rescaling") && msg.contains("Rescaling"),
-        "{msg}"
-    );
-    let sigmoid = Sequential::new(Shape::image(28, 28, 1))
+        .add(Rescaling::new(1.0 / 127.5, -1.0))
         .add(Flatten)
         .add(Dense::new(1).activation(Sigmoid))
         .build(0)
         .unwrap();
-    let msg = int8(&sigmoid, &pixels(1)).unwrap_err().to_string();
-    assert!(msg.contains("sigmoid"), "{msg}");
+    let blob = int8(&rescaled, &pixels(2)).unwrap();
+    let decoded = shared::blob::Blob::decode(&blob).unwrap();
+    assert_eq!(
+        decoded.header().pixels,
+        PixelScaling::Rescale {
+            scale: 1.0 / 127.5,
+            offset: -1.0
+        }
+    );
+    // The input quantization covers the folded range [-1, 1].
+    let q = decoded.header().input_quant.unwrap();
+    assert!((q.scale as f64 - 2.0 / 255.0).abs() < 1e-7, "{q:?}");
+    let net = Interpreter::from_decoded(&decoded).unwrap();
+    assert_eq!(net.output_activation(), shared::blob::Activation::Sigmoid);
+    assert_eq!(decoded.layer_count(), 2, "Rescaling is not a device layer");
+}
+
+#[test]
+fn layers_without_a_device_kernel_are_rejected() {
+    let late_rescaling = Sequential::new(Shape::image(28, 28, 1))
+        .add(Conv2D::new(4, 3).activation(Relu))
+        .add(Rescaling::new(0.5, 0.0))
+        .add(Flatten)
+        .add(Dense::new(10).activation(Softmax))
+        .build(0)
+        .unwrap();
+    let msg = int8(&late_rescaling, &pixels(1)).unwrap_err().to_string();
+    assert!(
+        msg.contains("rescaling") && msg.contains("Rescaling") && msg.contains("first-layer"),
+        "{msg}"
+    );
+    let rect = Sequential::new(Shape::image(28, 28, 1))
+        .add(Conv2D::new(4, 3).kernel_size(1, 3).activation(Relu))
+        .add(Flatten)
+        .add(Dense::new(10).activation(Softmax))
+        .build(0)
+        .unwrap();
+    let msg = int8(&rect, &pixels(1)).unwrap_err().to_string();
+    assert!(
+        msg.contains("conv2d") && msg.contains("non-square kernel 1×3"),
+        "{msg}"
+    );
+    let vgg_like = Sequential::new(Shape::image(8, 8, 3))
+        .add(host::layers::Preprocess::caffe())
+        .add(Flatten)
+        .add(Dense::new(2).activation(Softmax))
+        .build(0)
+        .unwrap();
+    let err = export(
+        &vgg_like,
+        &[ExportFormat::Int8],
+        &vec![0u8; 8 * 8 * 3],
+        RangeMethod::MinMax,
+    )
+    .unwrap_err();
+    assert!(matches!(err, QuantizeError::Unsupported { .. }), "{err:?}");
+    assert!(err.to_string().contains("preprocess_input"), "{err}");
 }
 
 #[test]

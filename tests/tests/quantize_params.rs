@@ -42,7 +42,7 @@ fn model() -> Model {
 #[test]
 fn int8_parameters_follow_the_scheme() {
     let model = model();
-    let calibration = host::quantize::calibrate::sample(&mnist().train.images, 64);
+    let calibration = host::quantize::calibrate::sample(&mnist().train.images, 784, 64);
     let e = export(
         &model,
         &[ExportFormat::Int8],
@@ -204,7 +204,7 @@ fn dropout_is_left_out_of_the_blob() {
     let mut params = plain.params().to_vec();
     params.insert(6, Vec::new());
     with_dropout.set_params(params).unwrap();
-    let calibration = host::quantize::calibrate::sample(&mnist().train.images, 16);
+    let calibration = host::quantize::calibrate::sample(&mnist().train.images, 784, 16);
     let blobs = |m: &Model| -> Vec<Vec<u8>> {
         export(m, &ExportFormat::ALL, &calibration, RangeMethod::MinMax)
             .unwrap()

@@ -1,10 +1,14 @@
-//! Post-training calibration: the range of every layer's output activation over a sample of
-//! training images, measured on `shared`'s f32 network — the same layers, in the same order,
-//! at the same points (after the fused ReLU, before softmax) that the int8 kernels quantize.
+//! Post-training calibration: the range of every device layer's output activation over a
+//! sample of training images, measured on the host's float network (the model as trained, on
+//! the CPU backend) at the points the int8 kernels quantize: after the fused ReLU, before a
+//! final softmax or sigmoid. The images are the board's 8-bit pixels, fed to the float model
+//! as they were in training ([`crate::quantize::convert::host_input_scale`]).
 
-use rayon::prelude::*;
-use shared::mnist::{MnistF32, MnistScratchF32, MNIST_ARCH, MNIST_PIXELS};
+use kernels::{Backend, CpuBackend};
 
+use crate::model::Model;
+use crate::network::Network;
+use crate::quantize::convert::{host_input_scale, FloatNetwork};
 use crate::quantize::QuantizeError;
 
 /// A real-valued range.
@@ -36,13 +40,6 @@ impl Range {
                 self.max = v;
             }
         }
-    }
-
-    fn merge(self, o: Range) -> Range {
-        let mut r = self;
-        r.add(o.min);
-        r.add(o.max);
-        r
     }
 }
 
@@ -80,47 +77,54 @@ pub struct Calibration {
 }
 
 const BINS: usize = 4096;
-/// Images per parallel work item.
-const CHUNK: usize = 16;
+/// Images per forward pass.
+const BATCH: usize = 64;
 
-fn images_of(pixels: &[u8]) -> Result<std::slice::ChunksExact<'_, u8>, QuantizeError> {
+fn images_of(pixels: &[u8], per: usize) -> Result<usize, QuantizeError> {
     if pixels.is_empty() {
         return Err(QuantizeError::EmptyCalibration);
     }
-    if !pixels.len().is_multiple_of(MNIST_PIXELS) {
+    if per == 0 || !pixels.len().is_multiple_of(per) {
         return Err(QuantizeError::ImageBytes {
             what: "calibration images",
             len: pixels.len(),
-            per: MNIST_PIXELS,
+            per,
         });
     }
-    Ok(pixels.chunks_exact(MNIST_PIXELS))
+    Ok(pixels.len() / per)
 }
 
-fn image(chunk: &[u8]) -> &[u8; MNIST_PIXELS] {
-    chunk.try_into().expect("chunks are MNIST_PIXELS long")
-}
-
-fn min_max(net: &MnistF32<'_>, pixels: &[u8]) -> Vec<Range> {
-    pixels
-        .par_chunks(MNIST_PIXELS * CHUNK)
-        .map(|chunk| {
-            let mut scratch = Box::new(MnistScratchF32::new());
-            let mut r = vec![Range::EMPTY; MNIST_ARCH.len()];
-            for img in chunk.chunks_exact(MNIST_PIXELS) {
-                net.predict_observed(image(img), &mut scratch, |o| {
-                    let range = &mut r[o.index];
-                    for &v in o.data {
-                        range.add(v);
-                    }
-                });
+/// Runs the float `model` on every calibration image and calls `visit(device_layer, values)`
+/// with each device layer's output values.
+fn observe(model: &Model, net: &FloatNetwork, pixels: &[u8], mut visit: impl FnMut(usize, &[f32])) {
+    let backend = CpuBackend::new();
+    let network = Network::new(&backend, model);
+    let mut device_layer = vec![None; model.layers().len()];
+    for (d, l) in net.layers.iter().enumerate() {
+        device_layer[l.source] = Some(d);
+    }
+    let per = net.input.len();
+    let scale = host_input_scale(net);
+    for chunk in pixels.chunks(per * BATCH) {
+        let x: Vec<f32> = chunk.iter().map(|&p| p as f32 * scale).collect();
+        let batch = chunk.len() / per;
+        let tensor = backend.from_slice(&x);
+        network.forward_observed(tensor, batch, &mut |i, y| {
+            if let Some(d) = device_layer[i] {
+                visit(d, &backend.to_vec(y));
             }
-            r
-        })
-        .reduce(
-            || vec![Range::EMPTY; MNIST_ARCH.len()],
-            |a, b| a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect(),
-        )
+        });
+    }
+}
+
+fn min_max(model: &Model, net: &FloatNetwork, pixels: &[u8]) -> Vec<Range> {
+    let mut r = vec![Range::EMPTY; net.layers.len()];
+    observe(model, net, pixels, |d, values| {
+        for &v in values {
+            r[d].add(v);
+        }
+    });
+    r
 }
 
 fn bin(v: f32, r: Range) -> usize {
@@ -131,31 +135,19 @@ fn bin(v: f32, r: Range) -> usize {
     (((v - r.min) / span * BINS as f32) as usize).min(BINS - 1)
 }
 
-fn histograms(net: &MnistF32<'_>, pixels: &[u8], observed: &[Range]) -> Vec<Vec<u64>> {
-    let empty = || vec![vec![0u64; BINS]; observed.len()];
-    pixels
-        .par_chunks(MNIST_PIXELS * CHUNK)
-        .map(|chunk| {
-            let mut scratch = Box::new(MnistScratchF32::new());
-            let mut h = empty();
-            for img in chunk.chunks_exact(MNIST_PIXELS) {
-                net.predict_observed(image(img), &mut scratch, |o| {
-                    let (hist, r) = (&mut h[o.index], observed[o.index]);
-                    for &v in o.data {
-                        hist[bin(v, r)] += 1;
-                    }
-                });
-            }
-            h
-        })
-        .reduce(empty, |mut a, b| {
-            for (x, y) in a.iter_mut().zip(b) {
-                for (p, q) in x.iter_mut().zip(y) {
-                    *p += q;
-                }
-            }
-            a
-        })
+fn histograms(
+    model: &Model,
+    net: &FloatNetwork,
+    pixels: &[u8],
+    observed: &[Range],
+) -> Vec<Vec<u64>> {
+    let mut h = vec![vec![0u64; BINS]; observed.len()];
+    observe(model, net, pixels, |d, values| {
+        for &v in values {
+            h[d][bin(v, observed[d])] += 1;
+        }
+    });
+    h
 }
 
 /// The range holding `percentile`% of each tail of a histogram over `r`.
@@ -189,21 +181,22 @@ fn percentile_range(hist: &[u64], r: Range, percentile: f64) -> Range {
     }
 }
 
-/// Runs the f32 blob `f32_blob` (from [`crate::quantize::f32_blob`]) on every calibration
-/// image (`n * 784` pixels, `pixel / 255` as input) and measures each layer's output range.
+/// Runs the float `model` (converted to `net` by [`crate::quantize::convert::from_model`]) on
+/// every calibration image (`n * h * w * c` pixels) and measures each device layer's output
+/// range.
 pub fn calibrate(
-    f32_blob: &[u8],
+    model: &Model,
+    net: &FloatNetwork,
     pixels: &[u8],
     method: RangeMethod,
 ) -> Result<Calibration, QuantizeError> {
-    let images = images_of(pixels)?.len();
+    let images = images_of(pixels, net.input.len())?;
     if let RangeMethod::Percentile(p) = method {
         if !(p > 50.0 && p <= 100.0) {
             return Err(QuantizeError::Percentile(p));
         }
     }
-    let net = MnistF32::from_blob(f32_blob)?;
-    let observed = min_max(&net, pixels);
+    let observed = min_max(model, net, pixels);
     for (layer, r) in observed.iter().enumerate() {
         if !(r.min.is_finite() && r.max.is_finite()) {
             return Err(QuantizeError::NonFiniteRange {
@@ -215,7 +208,7 @@ pub fn calibrate(
     }
     let ranges = match method {
         RangeMethod::MinMax => observed.clone(),
-        RangeMethod::Percentile(p) => histograms(&net, pixels, &observed)
+        RangeMethod::Percentile(p) => histograms(model, net, pixels, &observed)
             .iter()
             .zip(&observed)
             .map(|(h, &r)| percentile_range(h, r, p))
@@ -229,19 +222,17 @@ pub fn calibrate(
     })
 }
 
-/// `n` images spread evenly over `pixels` (image `i * count / n` for `i < n`), or all of
-/// them when `n` exceeds their count.
-pub fn sample(pixels: &[u8], n: usize) -> Vec<u8> {
-    let count = pixels.len() / MNIST_PIXELS;
+/// `n` images of `per` pixels spread evenly over `pixels` (image `i * count / n` for
+/// `i < n`), or all of them when `n` exceeds their count.
+pub fn sample(pixels: &[u8], per: usize, n: usize) -> Vec<u8> {
+    let count = pixels.len().checked_div(per).unwrap_or(0);
     if n >= count {
-        return pixels[..count * MNIST_PIXELS].to_vec();
+        return pixels[..count * per].to_vec();
     }
     (0..n)
         .flat_map(|i| {
             let j = i * count / n;
-            pixels[j * MNIST_PIXELS..(j + 1) * MNIST_PIXELS]
-                .iter()
-                .copied()
+            pixels[j * per..(j + 1) * per].iter().copied()
         })
         .collect()
 }
@@ -270,12 +261,13 @@ mod tests {
 
     #[test]
     fn sample_spreads_and_caps() {
+        const PER: usize = 784;
         let pixels: Vec<u8> = (0..10u8)
-            .flat_map(|i| std::iter::repeat_n(i, MNIST_PIXELS))
+            .flat_map(|i| std::iter::repeat_n(i, PER))
             .collect();
-        let s = sample(&pixels, 5);
-        let firsts: Vec<u8> = s.chunks(MNIST_PIXELS).map(|c| c[0]).collect();
+        let s = sample(&pixels, PER, 5);
+        let firsts: Vec<u8> = s.chunks(PER).map(|c| c[0]).collect();
         assert_eq!(firsts, vec![0, 2, 4, 6, 8]);
-        assert_eq!(sample(&pixels, 50).len(), pixels.len());
+        assert_eq!(sample(&pixels, PER, 50).len(), pixels.len());
     }
 }

@@ -4,11 +4,14 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use crate::data_dir;
-use crate::mnist;
+use crate::model::Model;
+use crate::quantize::convert::{from_model, is_mnist, FloatNetwork};
+use crate::quantize::data::{DataArgs, PixelData, PixelSet};
 use crate::quantize::evaluate::{agreement, predict_blob, predict_float};
-use crate::quantize::manifest::{blob_path, write, Accuracy, Manifest};
-use crate::quantize::{calibrate, export, load_model, ExportFormat, QuantizeError, RangeMethod};
+use crate::quantize::manifest::{blob_path_named, write, Accuracy, Manifest};
+use crate::quantize::{
+    calibrate, export_network, load_model, Export, ExportFormat, QuantizeError, RangeMethod,
+};
 
 /// Which blobs to write.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -39,11 +42,11 @@ impl FormatChoice {
 /// Options of `quantize`.
 #[derive(Debug, Args)]
 pub struct QuantizeArgs {
-    /// Directory of the trained float model (model.json + model.safetensors, as `train`
-    /// writes it).
+    /// Directory of the trained float model (model.json + model.safetensors, as `train` and
+    /// `fit` write it).
     #[arg(long, default_value = "runs/mnist")]
     pub model: PathBuf,
-    /// Output blob file, or directory for `mnist_<format>.blob` (default: the model
+    /// Output blob file, or directory for `<mnist|model>_<format>.blob` (default: the model
     /// directory). A `<blob>.json` with provenance and accuracy is written beside each blob.
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -58,12 +61,14 @@ pub struct QuantizeArgs {
     /// the calibration min/max.
     #[arg(long)]
     pub percentile: Option<f64>,
-    /// Data directory holding `mnist/*-ubyte[.gz]`.
-    #[arg(long, env = "TINYCONV_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Never download missing MNIST files.
+    /// What the model's input was the 8-bit pixel multiplied by in training: `1/255` (as
+    /// `host fit` feeds IDX data) unless the model starts with Rescaling (then 1, as an image
+    /// folder feeds it).
     #[arg(long)]
-    pub offline: bool,
+    pub input_scale: Option<f32>,
+    /// Calibration and test images.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Evaluate on the first N test images only.
     #[arg(long)]
     pub test_limit: Option<usize>,
@@ -76,70 +81,130 @@ fn pct(x: f64) -> String {
     format!("{:.2} %", 100.0 * x)
 }
 
+/// One written blob.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// The export (blob, report, quantization).
+    pub export: Export,
+    /// Where the blob was written (its manifest is beside it).
+    pub path: PathBuf,
+    /// Test-set accuracy, unless evaluation was skipped.
+    pub accuracy: Option<Accuracy>,
+}
+
+/// What `quantize` did: the model, its device form, the data, and the blobs written.
+#[derive(Debug)]
+pub struct Quantized {
+    /// The float model.
+    pub model: Model,
+    /// Its device form.
+    pub net: FloatNetwork,
+    /// The calibration and test images (the test set cut to `--test-limit`).
+    pub data: PixelData,
+    /// The host's float predictions on the test images (unless evaluation was skipped).
+    pub float_predictions: Option<Vec<u32>>,
+    /// The blobs, in format order.
+    pub written: Vec<Written>,
+}
+
 /// Runs `host quantize`.
 pub fn run(args: &QuantizeArgs) -> Result<(), QuantizeError> {
+    quantize(args).map(drop)
+}
+
+/// Loads, calibrates, quantizes, evaluates and writes (printing each report): `host
+/// quantize`'s work, reused by `host deploy`.
+pub fn quantize(args: &QuantizeArgs) -> Result<Quantized, QuantizeError> {
     let model = load_model(&args.model)?;
-    let dir = data_dir::resolve(args.data_dir.clone());
-    if !args.offline {
-        let mirrors: Vec<String> = mnist::DEFAULT_MIRRORS
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        mnist::ensure_downloaded(&dir, &mirrors, true)?;
-    }
-    let data = mnist::load(&dir)?;
+    let net = from_model(&model, args.input_scale)?;
+    let mut data = args.data.load(net.input)?;
+    let per = net.input.len();
     let formats = args.format.formats();
     let method = args
         .percentile
         .map_or(RangeMethod::MinMax, RangeMethod::Percentile);
-    let calibration = calibrate::sample(&data.train.images, args.calibration);
-    let exports = export(&model, &formats, &calibration, method)?;
+    let calibration = calibrate::sample(&data.train.pixels, per, args.calibration);
+    let exports = export_network(&model, &net, &formats, &calibration, method)?;
 
-    let test_n = args
-        .test_limit
-        .unwrap_or(data.test.len())
-        .min(data.test.len());
-    let test_pixels = &data.test.images[..test_n * mnist::SIDE * mnist::SIDE];
-    let test_labels = &data.test.labels[..test_n];
+    data.test = data
+        .test
+        .first(args.test_limit.unwrap_or(data.test.len()), per);
     let float_pred = if args.no_evaluate {
         None
     } else {
-        Some(predict_float(&model, test_pixels)?)
+        Some(predict_float(&model, &data.test.pixels, net.host_scale)?)
     };
     let output = args.output.clone().unwrap_or_else(|| args.model.clone());
-    for e in &exports {
+    let stem = if is_mnist(&net) { "mnist" } else { "model" };
+    let mut written = Vec::with_capacity(exports.len());
+    for e in exports {
         println!("{}", e.report);
         let accuracy = match &float_pred {
             None => None,
-            Some(fp) => {
-                let pred = predict_blob(&e.blob, test_pixels)?;
-                let correct = pred.iter().zip(test_labels).filter(|(p, l)| p == l).count();
-                let a = Accuracy {
-                    images: test_n,
-                    correct,
-                    blob: correct as f64 / test_n.max(1) as f64,
-                    float_model: agreement(fp, test_labels)?,
-                    agreement_with_float: agreement(&pred, fp)?,
-                };
-                println!(
-                    "test accuracy on {} images: float model {}, {} blob {} ({} correct), top-1 agreement {}",
-                    a.images,
-                    pct(a.float_model),
-                    e.format,
-                    pct(a.blob),
-                    a.correct,
-                    pct(a.agreement_with_float)
-                );
-                Some(a)
-            }
+            Some(fp) => evaluate(&e, &data.test, fp)?,
         };
-        let path = blob_path(&output, e.format, exports.len());
+        let path = blob_path_named(&output, e.format, formats.len(), stem);
         let name = file_name(&path);
-        let manifest = Manifest::new(e, &name, &args.model.display().to_string(), accuracy);
+        let manifest = Manifest::new(
+            &e,
+            &name,
+            &args.model.display().to_string(),
+            accuracy.clone(),
+        );
         write(&path, &e.blob, &manifest)?;
         println!("wrote {} ({} bytes)\n", path.display(), e.blob.len());
+        written.push(Written {
+            export: e,
+            path,
+            accuracy,
+        });
     }
-    Ok(())
+    Ok(Quantized {
+        model,
+        net,
+        data,
+        float_predictions: float_pred,
+        written,
+    })
+}
+
+/// Test accuracy of one export (printed), or `None` for a float blob `shared` cannot run.
+fn evaluate(
+    e: &Export,
+    test: &PixelSet,
+    float_pred: &[u32],
+) -> Result<Option<Accuracy>, QuantizeError> {
+    let pred = match predict_blob(&e.blob, &test.pixels) {
+        Ok(p) => p,
+        Err(err @ QuantizeError::NoFloatNetwork { .. }) => {
+            println!("{} blob not evaluated: {err}", e.format);
+            return Ok(None);
+        }
+        Err(err) => return Err(err),
+    };
+    let n = test.len();
+    let correct = pred
+        .iter()
+        .zip(&test.labels)
+        .filter(|(p, l)| p == l)
+        .count();
+    let a = Accuracy {
+        images: n,
+        correct,
+        blob: correct as f64 / n.max(1) as f64,
+        float_model: agreement(float_pred, &test.labels)?,
+        agreement_with_float: agreement(&pred, float_pred)?,
+    };
+    println!(
+        "test accuracy on {} images: float model {}, {} blob {} ({} correct), top-1 agreement {}",
+        a.images,
+        pct(a.float_model),
+        e.format,
+        pct(a.blob),
+        a.correct,
+        pct(a.agreement_with_float)
+    );
+    Ok(Some(a))
 }
 
 fn file_name(path: &Path) -> String {

@@ -2,7 +2,8 @@
 //! float weights in Keras layout, checked against the network the device runs.
 
 use shared::blob::{
-    Activation as BlobActivation, LayerDesc, LayerKind as BlobKind, Shape as BlobShape,
+    Activation as BlobActivation, LayerDesc, LayerKind as BlobKind, PixelScaling,
+    Shape as BlobShape, MAX_LAYERS,
 };
 use shared::mnist::{MNIST_ARCH, MNIST_INPUT};
 use shared::padding::Padding as BlobPadding;
@@ -16,6 +17,8 @@ use crate::quantize::QuantizeError;
 pub struct FloatLayer {
     /// Name in the float model (`conv2d_1`).
     pub name: String,
+    /// Index of the layer in the float model (dropout and a folded rescaling have none here).
+    pub source: usize,
     /// Keras class name (`Conv2D`).
     pub class: &'static str,
     /// The blob's description of the layer (kind, input and output shapes).
@@ -38,11 +41,18 @@ impl FloatLayer {
     }
 }
 
-/// The exported network: input shape and layers (dropout removed).
+/// The exported network: input shape and layers (dropout removed, a first `Rescaling`
+/// folded into [`FloatNetwork::pixels`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FloatNetwork {
     /// Input shape (HWC).
     pub input: BlobShape,
+    /// How a board's 8-bit pixel becomes the network's real input: `pixel / 255` (the data
+    /// fed as `images / 255`), or the folded `Rescaling`.
+    pub pixels: PixelScaling,
+    /// The factor the float model's input was the pixel times in training (`1 / 255`, or 1
+    /// for a model that starts with `Rescaling`).
+    pub host_scale: f32,
     /// The layers, in order.
     pub layers: Vec<FloatLayer>,
 }
@@ -61,11 +71,37 @@ fn blob_padding(p: Padding) -> BlobPadding {
     }
 }
 
-/// Converts `model` into blob layers. Dropout is dropped (identity at inference); `Rescaling`
-/// and sigmoid outputs have no device counterpart and are rejected, as are non-square kernels,
-/// windows and strides, and non-finite weights.
-pub fn from_model(model: &Model) -> Result<FloatNetwork, QuantizeError> {
+/// Converts `model` into blob layers: Conv2D (square kernel and stride, valid/same, ReLU or
+/// linear), MaxPooling2D / AveragePooling2D (square window and stride), Flatten, Dense (ReLU or
+/// linear), a softmax or sigmoid on the last layer, Dropout (dropped: identity at inference),
+/// and `Rescaling` as the first layer (folded into the input: the board's pixels are its
+/// input). Anything else is [`QuantizeError::Unsupported`] naming the layer; non-finite
+/// weights are [`QuantizeError::NonFiniteWeight`].
+///
+/// `input_scale` is what the float model's input was the 8-bit pixel multiplied by in
+/// training; `None` is `host fit`'s default: 1 when the model starts with `Rescaling`, else
+/// `1 / 255`.
+pub fn from_model(model: &Model, input_scale: Option<f32>) -> Result<FloatNetwork, QuantizeError> {
+    let rescales = model
+        .layers()
+        .iter()
+        .any(|l| matches!(l.kind, LayerKind::Rescaling(_)));
+    let host_scale = input_scale.unwrap_or(if rescales { 1.0 } else { 1.0 / 255.0 });
+    if !(host_scale.is_finite() && host_scale > 0.0) {
+        return Err(QuantizeError::Architecture {
+            reason: format!("input scale {host_scale} must be finite and positive"),
+        });
+    }
     let mut layers = Vec::new();
+    let mut pixels = if host_scale == 1.0 / 255.0 {
+        PixelScaling::Unit
+    } else {
+        PixelScaling::Rescale {
+            scale: host_scale,
+            offset: 0.0,
+        }
+    };
+    let count = model.layers().len();
     for (i, (layer, params)) in model.layers().iter().zip(model.params()).enumerate() {
         let class = layer.kind.class_name();
         let unsupported = |reason: String| QuantizeError::Unsupported {
@@ -73,17 +109,19 @@ pub fn from_model(model: &Model) -> Result<FloatNetwork, QuantizeError> {
             class,
             reason,
         };
+        let last = i + 1 == count;
         let activation = |a: Activation| match a {
             Activation::Linear => Ok(BlobActivation::None),
             Activation::Relu => Ok(BlobActivation::Relu),
-            Activation::Softmax => Ok(BlobActivation::Softmax),
-            Activation::Sigmoid => Err(unsupported(
-                "sigmoid activation has no int8 device kernel".into(),
-            )),
+            Activation::Softmax if last => Ok(BlobActivation::Softmax),
+            Activation::Sigmoid if last => Ok(BlobActivation::Sigmoid),
+            Activation::Softmax | Activation::Sigmoid => Err(unsupported(format!(
+                "{a:?} is only supported on the last layer"
+            ))),
         };
         let square = |what: &str, [a, b]: [usize; 2]| {
             if a == b {
-                Ok(a as u32)
+                u32::try_from(a).map_err(|_| unsupported(format!("{what} {a} is too large")))
             } else {
                 Err(unsupported(format!("non-square {what} {a}×{b}")))
             }
@@ -119,11 +157,30 @@ pub fn from_model(model: &Model) -> Result<FloatNetwork, QuantizeError> {
                         .into(),
                 ))
             }
-            LayerKind::Rescaling(_) => {
-                return Err(unsupported(
-                    "the device feeds pixels / 255 directly; train without a Rescaling layer"
-                        .into(),
-                ))
+            LayerKind::Rescaling(r) => {
+                let first = model.layers()[..i]
+                    .iter()
+                    .all(|l| matches!(l.kind, LayerKind::Dropout(_)));
+                if !first {
+                    return Err(unsupported(
+                        "only a first-layer Rescaling folds into the input quantization".into(),
+                    ));
+                }
+                if !(r.scale.is_finite() && r.offset.is_finite()) || r.scale == 0.0 {
+                    return Err(unsupported(format!(
+                        "scale {} and offset {} must be finite, the scale non-zero",
+                        r.scale, r.offset
+                    )));
+                }
+                pixels = PixelScaling::Rescale {
+                    scale: if host_scale == 1.0 {
+                        r.scale
+                    } else {
+                        host_scale * r.scale
+                    },
+                    offset: r.offset,
+                };
+                continue;
             }
         };
         let desc = LayerDesc {
@@ -155,16 +212,42 @@ pub fn from_model(model: &Model) -> Result<FloatNetwork, QuantizeError> {
         }
         layers.push(FloatLayer {
             name: layer.name.clone(),
+            source: i,
             class,
             desc,
             kernel,
             bias,
         });
     }
+    if layers.is_empty() {
+        return Err(QuantizeError::Architecture {
+            reason: "the model has no layer the device runs".into(),
+        });
+    }
+    if layers.len() > MAX_LAYERS {
+        return Err(QuantizeError::Architecture {
+            reason: format!(
+                "{} device layers, a blob holds at most {MAX_LAYERS}",
+                layers.len()
+            ),
+        });
+    }
     Ok(FloatNetwork {
         input: blob_shape(model.input_shape()),
+        pixels,
+        host_scale,
         layers,
     })
+}
+
+/// The factor that turns a board's 8-bit pixel into the float model's input.
+pub fn host_input_scale(net: &FloatNetwork) -> f32 {
+    net.host_scale
+}
+
+/// Whether `net` is exactly the MNIST convnet `shared` has a hand-written fast path for.
+pub fn is_mnist(net: &FloatNetwork) -> bool {
+    check_mnist(net).is_ok()
 }
 
 /// Human-readable form of a layer description, in Keras terms:
@@ -179,6 +262,7 @@ pub fn describe(d: &LayerDesc) -> String {
         BlobActivation::None => "linear",
         BlobActivation::Relu => "relu",
         BlobActivation::Softmax => "softmax",
+        BlobActivation::Sigmoid => "sigmoid",
     };
     let kind = match d.kind {
         BlobKind::Conv2d {
@@ -219,6 +303,10 @@ pub fn describe(d: &LayerDesc) -> String {
 /// binds), listing every differing layer.
 pub fn check_mnist(net: &FloatNetwork) -> Result<(), QuantizeError> {
     let mut problems = Vec::new();
+    if net.pixels != PixelScaling::Unit {
+        problems
+            .push("the input is a folded Rescaling, the MNIST network takes pixel / 255".into());
+    }
     if net.input != MNIST_INPUT {
         problems.push(format!(
             "input is {}×{}×{}, the device network takes 28×28×1",

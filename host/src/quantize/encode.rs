@@ -1,7 +1,8 @@
 //! Owned layer records and their encoding into a `shared` blob (postcard, checksummed).
 
 use shared::blob::{
-    encode_into, encoded_len, BlobSpec, LayerDesc, LayerQuant, LayerRecord, Shape, WeightFormat,
+    encode_into, encoded_len, BlobSpec, LayerDesc, LayerQuant, LayerRecord, PixelScaling, Shape,
+    WeightFormat,
 };
 use shared::quant::QuantParams;
 
@@ -29,6 +30,7 @@ pub(crate) struct OwnedLayer {
 pub(crate) fn encode(
     format: WeightFormat,
     input: Shape,
+    pixels: PixelScaling,
     input_quant: Option<QuantParams>,
     layers: &[OwnedLayer],
 ) -> Result<Vec<u8>, QuantizeError> {
@@ -50,6 +52,7 @@ pub(crate) fn encode(
         format,
         input,
         input_quant,
+        pixels,
         layers: &records,
     };
     let mut out = vec![0u8; encoded_len(&spec)?];

@@ -24,8 +24,8 @@ pub enum QuantizeError {
         /// Why it cannot be exported.
         reason: String,
     },
-    /// The model is valid, but it is not the network the device runs.
-    #[error("the model is not the MNIST convnet the device runs: {reason}")]
+    /// The model is valid, but the device cannot run it.
+    #[error("the model cannot run on the device: {reason}")]
     Architecture {
         /// What differs, layer by layer.
         reason: String,
@@ -43,6 +43,24 @@ pub enum QuantizeError {
     /// The MNIST data could not be loaded (the error names the file).
     #[error(transparent)]
     Data(#[from] MnistError),
+    /// Calibration or test images could not be loaded or do not fit the model.
+    #[error("{}: {reason}", path.display())]
+    Input {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A float blob of a network other than MNIST cannot be run on the host (`shared` has
+    /// float kernels only for the MNIST network; the int8 interpreter runs any blob).
+    #[error("{format} blobs are run by shared only for the MNIST network; evaluate the int8 blob")]
+    NoFloatNetwork {
+        /// The blob format.
+        format: &'static str,
+    },
+    /// The int8 interpreter refused an input (internal: inputs are sized from the blob).
+    #[error("int8 inference: {0}")]
+    Run(#[from] shared::int8::interpreter::RunError),
     /// No calibration images were given.
     #[error("the calibration set is empty: int8 export needs at least one image to measure activation ranges")]
     EmptyCalibration,

@@ -1,106 +1,139 @@
-//! Classifying MNIST images with a blob through `shared` (int8, f32 or f16 network) or with
-//! the float model on the host, and comparing the answers.
+//! Classifying 8-bit images with a blob through `shared` (the int8 interpreter for any int8
+//! blob, or the MNIST f32/f16 networks) or with the float model on the host, and comparing the
+//! answers.
 
 use kernels::CpuBackend;
 use rayon::prelude::*;
 use shared::blob::{Blob, WeightFormat};
-use shared::mnist::{
-    MnistF16, MnistF32, MnistInt8, MnistScratchF32, MnistScratchI8, MNIST_CLASSES, MNIST_PIXELS,
-};
+use shared::int8::interpreter::{Interpreter, RunError};
+use shared::mnist::{MnistF16, MnistF32, MnistScratchF32, MNIST_PIXELS};
 
+use crate::layers::Activation;
 use crate::model::Model;
 use crate::quantize::QuantizeError;
 
 /// Images per parallel work item.
 const CHUNK: usize = 32;
 
-fn check_images(what: &'static str, pixels: &[u8]) -> Result<(), QuantizeError> {
-    if pixels.len().is_multiple_of(MNIST_PIXELS) {
+fn check_images(what: &'static str, pixels: &[u8], per: usize) -> Result<(), QuantizeError> {
+    if per > 0 && pixels.len().is_multiple_of(per) {
         Ok(())
     } else {
         Err(QuantizeError::ImageBytes {
             what,
             len: pixels.len(),
-            per: MNIST_PIXELS,
+            per,
         })
     }
 }
 
-fn image(chunk: &[u8]) -> &[u8; MNIST_PIXELS] {
-    chunk.try_into().expect("chunks are MNIST_PIXELS long")
+/// The MNIST float network a float blob binds to.
+enum FloatNet<'a> {
+    F32(MnistF32<'a>),
+    F16(MnistF16<'a>),
 }
 
-/// The digit `shared` predicts for every image (`n * 784` pixels) with the network bound to
-/// `blob` (int8, f32 or f16, whichever the blob holds). Runs on all cores.
-pub fn predict_blob(blob: &[u8], pixels: &[u8]) -> Result<Vec<u8>, QuantizeError> {
-    check_images("test images", pixels)?;
+/// The class `shared` predicts for every image (`n * h * w * c` pixels) with `blob`: an int8
+/// blob through [`Interpreter`] (any architecture; [`Interpreter::class_of`]), an f32/f16
+/// blob through the MNIST float network. Runs on all cores.
+pub fn predict_blob(blob: &[u8], pixels: &[u8]) -> Result<Vec<u32>, QuantizeError> {
     let decoded = Blob::decode(blob)?;
-    let chunks = pixels.par_chunks(MNIST_PIXELS * CHUNK);
-    let digits: Vec<Vec<u8>> = match decoded.format() {
+    let per = decoded.header().input.len();
+    check_images("test images", pixels, per)?;
+    let classes: Vec<Vec<u32>> = match decoded.format() {
         WeightFormat::Int8 => {
-            let net = MnistInt8::from_decoded(&decoded)?;
-            chunks
+            let net = Interpreter::from_decoded(&decoded)?;
+            pixels
+                .par_chunks(per * CHUNK)
                 .map(|c| {
-                    let mut s = Box::new(MnistScratchI8::new());
-                    c.chunks_exact(MNIST_PIXELS)
-                        .map(|img| net.predict(image(img), &mut s).digit)
-                        .collect()
+                    let mut arena = vec![0i8; net.arena_len()];
+                    c.chunks_exact(per)
+                        .map(|img| Ok(net.class_of(net.run(img, &mut arena)?) as u32))
+                        .collect::<Result<Vec<u32>, RunError>>()
                 })
-                .collect()
+                .collect::<Result<_, _>>()?
         }
-        WeightFormat::F32 => {
-            let net = MnistF32::from_decoded(&decoded)?;
-            chunks
+        format => {
+            let net = match (
+                MnistF32::from_decoded(&decoded),
+                MnistF16::from_decoded(&decoded),
+            ) {
+                (Ok(n), _) => FloatNet::F32(n),
+                (_, Ok(n)) => FloatNet::F16(n),
+                _ => {
+                    return Err(QuantizeError::NoFloatNetwork {
+                        format: if format == WeightFormat::F32 {
+                            "f32"
+                        } else {
+                            "f16"
+                        },
+                    })
+                }
+            };
+            pixels
+                .par_chunks(per * CHUNK)
                 .map(|c| {
                     let mut s = Box::new(MnistScratchF32::new());
-                    c.chunks_exact(MNIST_PIXELS)
-                        .map(|img| net.predict(image(img), &mut s).digit)
-                        .collect()
-                })
-                .collect()
-        }
-        WeightFormat::F16 => {
-            let net = MnistF16::from_decoded(&decoded)?;
-            chunks
-                .map(|c| {
-                    let mut s = Box::new(MnistScratchF32::new());
-                    c.chunks_exact(MNIST_PIXELS)
-                        .map(|img| net.predict(image(img), &mut s).digit)
+                    c.chunks_exact(per)
+                        .filter_map(|img| <&[u8; MNIST_PIXELS]>::try_from(img).ok())
+                        .map(|img| {
+                            u32::from(match &net {
+                                FloatNet::F32(n) => n.predict(img, &mut s).digit,
+                                FloatNet::F16(n) => n.predict(img, &mut s).digit,
+                            })
+                        })
                         .collect()
                 })
                 .collect()
         }
     };
-    Ok(digits.concat())
+    Ok(classes.concat())
 }
 
-/// The digit the float `model` predicts for every image (input `pixel / 255`), on the host's
-/// CPU backend: the reference the exported blobs are compared with.
-pub fn predict_float(model: &Model, pixels: &[u8]) -> Result<Vec<u8>, QuantizeError> {
-    check_images("test images", pixels)?;
-    let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+/// The class the float `model` predicts for every image (the model's input is the pixel times
+/// `input_scale`, as in training), on the host's CPU backend: the reference the exported blobs
+/// are compared with. A one-unit sigmoid output is class 1 above 0.5.
+pub fn predict_float(
+    model: &Model,
+    pixels: &[u8],
+    input_scale: f32,
+) -> Result<Vec<u32>, QuantizeError> {
+    let per = model.input_shape().len();
+    check_images("test images", pixels, per)?;
+    let x: Vec<f32> = pixels.iter().map(|&p| p as f32 * input_scale).collect();
     let probs = model.predict(&CpuBackend::new(), &x, 256);
-    Ok(probs.chunks_exact(MNIST_CLASSES).map(argmax).collect())
+    let classes = model.output_shape().len();
+    let sigmoid = model.output_activation() == Activation::Sigmoid && classes == 1;
+    Ok(probs
+        .chunks_exact(classes.max(1))
+        .map(|p| {
+            if sigmoid {
+                u32::from(p[0] > 0.5)
+            } else {
+                argmax(p)
+            }
+        })
+        .collect())
 }
 
-/// Index of the largest value, the lowest one on ties (as `shared`'s networks pick digits).
-fn argmax(values: &[f32]) -> u8 {
+/// Index of the largest value, the lowest one on ties (as `shared`'s networks pick classes).
+fn argmax(values: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
         if v > values[best] {
             best = i;
         }
     }
-    best as u8
+    best as u32
 }
 
 /// Share of `predictions` equal to `labels` (0 when empty).
-pub fn accuracy(predictions: &[u8], labels: &[u8]) -> Result<f64, QuantizeError> {
+pub fn accuracy(predictions: &[u32], labels: &[u32]) -> Result<f64, QuantizeError> {
     agreement(predictions, labels)
 }
 
 /// Share of positions where `a` and `b` agree (0 when empty).
-pub fn agreement(a: &[u8], b: &[u8]) -> Result<f64, QuantizeError> {
+pub fn agreement(a: &[u32], b: &[u32]) -> Result<f64, QuantizeError> {
     if a.len() != b.len() {
         return Err(QuantizeError::LabelCount {
             images: a.len(),

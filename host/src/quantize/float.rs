@@ -34,7 +34,7 @@ fn float_blob(
             quant: None,
         })
         .collect();
-    encode(format, net.input, None, &layers)
+    encode(format, net.input, net.pixels, None, &layers)
 }
 
 /// Encodes `net` as an f32 blob ([`WeightFormat::F32`], weights bit-identical to the model's).

@@ -2,7 +2,7 @@
 //! parameters from calibration, and the requantization multipliers — all computed with
 //! `shared::quant`, the arithmetic the device runs.
 
-use shared::blob::{LayerKind, WeightFormat};
+use shared::blob::{LayerKind, PixelScaling, WeightFormat};
 use shared::layout::{hwio_to_ohwi, io_to_oi};
 use shared::quant::{
     choose_quant_params, quantize_bias, quantize_multiplier, quantize_symmetric, real_multiplier,
@@ -14,8 +14,15 @@ use crate::quantize::convert::{FloatLayer, FloatNetwork};
 use crate::quantize::encode::{encode, OwnedLayer, OwnedQuant};
 use crate::quantize::QuantizeError;
 
-/// The real input range of every exported network: pixels / 255.
-pub const INPUT_RANGE: Range = Range { min: 0.0, max: 1.0 };
+/// The real input range of a network fed 8-bit pixels through `pixels`: `[0, 1]` for
+/// `pixel / 255`, the image of `[0, 255]` under a folded `Rescaling`.
+pub fn input_range(pixels: PixelScaling) -> Range {
+    let (a, b) = (pixels.real(0), pixels.real(255));
+    Range {
+        min: a.min(b),
+        max: a.max(b),
+    }
+}
 
 /// Quantization of one layer of an int8 blob.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,7 +43,7 @@ pub struct LayerQuantization {
 /// Quantization of a whole int8 network.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Int8Quantization {
-    /// Quantization of the network input (real input `pixel / 255`).
+    /// Quantization of the network input (of the real input the network's pixel scaling gives).
     pub input: QuantParams,
     /// One entry per layer.
     pub layers: Vec<LayerQuantization>,
@@ -127,7 +134,7 @@ fn weighted(
 ///
 /// Weights: symmetric per output channel (`max|w| / 127`). Activations: per tensor, from the
 /// calibrated range of each conv/dense output ([`choose_quant_params`]); pooling and flatten
-/// keep their input's parameters; the network input is `[0, 1]`.
+/// keep their input's parameters; the network input's range is [`input_range`].
 pub fn int8_blob(
     net: &FloatNetwork,
     calibration: &Calibration,
@@ -141,7 +148,7 @@ pub fn int8_blob(
             ),
         });
     }
-    let input_quant = params(0, INPUT_RANGE)?;
+    let input_quant = params(0, input_range(net.pixels))?;
     let mut current = input_quant;
     let mut records = Vec::with_capacity(net.layers.len());
     let mut quant = Vec::with_capacity(net.layers.len());
@@ -174,7 +181,13 @@ pub fn int8_blob(
         records.push(q.record);
         quant.push(q.quant);
     }
-    let blob = encode(WeightFormat::Int8, net.input, Some(input_quant), &records)?;
+    let blob = encode(
+        WeightFormat::Int8,
+        net.input,
+        net.pixels,
+        Some(input_quant),
+        &records,
+    )?;
     Ok((
         blob,
         Int8Quantization {

@@ -92,6 +92,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// file (it has an extension, is not an existing directory, does not end in `/`, and only one
 /// format is written), else `output/mnist_<format>.blob`.
 pub fn blob_path(output: &Path, format: ExportFormat, formats: usize) -> PathBuf {
+    blob_path_named(output, format, formats, "mnist")
+}
+
+/// [`blob_path`] with `<stem>_<format>.blob` as the file name in a directory.
+pub fn blob_path_named(output: &Path, format: ExportFormat, formats: usize, stem: &str) -> PathBuf {
     let ends_with_sep = output
         .as_os_str()
         .to_string_lossy()
@@ -101,7 +106,7 @@ pub fn blob_path(output: &Path, format: ExportFormat, formats: usize) -> PathBuf
     if is_file {
         output.to_path_buf()
     } else {
-        output.join(format.file_name())
+        output.join(format!("{stem}_{}.blob", format.name()))
     }
 }
 

@@ -4,10 +4,12 @@
 //! Steps (all reusable without the command line):
 //!
 //! 1. [`convert::from_model`] maps the host layers to blob layer descriptions with Keras-layout
-//!    float weights, and [`convert::check_mnist`] checks they are the network `shared` binds.
+//!    float weights (Dropout dropped, a first `Rescaling` folded into the input), naming any
+//!    layer the device cannot run.
 //! 2. [`float::f32_blob`] / [`float::f16_blob`] encode the float blobs.
-//! 3. [`calibrate::calibrate`] runs the f32 blob through `shared`'s f32 network on calibration
-//!    images and records every layer's output range (min/max or a percentile).
+//! 3. [`calibrate::calibrate`] runs the host's float network on calibration images (8-bit
+//!    pixels, as a board receives them) and records every device layer's output range
+//!    (min/max or a percentile).
 //! 4. [`int8::int8_blob`] quantizes weights symmetrically per output channel, biases to int32,
 //!    activations per tensor, and computes the requantization multipliers — all with
 //!    [`shared::quant`] — then encodes the int8 blob.
@@ -20,7 +22,7 @@
 //! use host::quantize::{self, ExportFormat, RangeMethod};
 //! let model = quantize::load_model(std::path::Path::new("runs/mnist"))?;
 //! let data = host::mnist::load(std::path::Path::new("data"))?;
-//! let calibration = quantize::calibrate::sample(&data.train.images, 1000);
+//! let calibration = quantize::calibrate::sample(&data.train.images, 784, 1000);
 //! let exports = quantize::export(&model, &[ExportFormat::Int8], &calibration, RangeMethod::MinMax)?;
 //! print!("{}", exports[0].report);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -29,6 +31,7 @@
 pub mod calibrate;
 pub mod command;
 pub mod convert;
+pub mod data;
 mod encode;
 mod error;
 pub mod evaluate;
@@ -102,14 +105,24 @@ pub struct Export {
     pub calibration: Option<Calibration>,
 }
 
-/// Binds `blob` to `shared`'s MNIST network of its format, as the device will: every layer
-/// description, weight length and quantization range is checked once more.
-fn check_binds(format: ExportFormat, blob: &[u8]) -> Result<(), QuantizeError> {
+/// Binds `blob` as the device will, so every layer description, weight length and
+/// quantization range is checked once more: int8 blobs by the interpreter (and the MNIST fast
+/// path when the network is MNIST's), float blobs by the MNIST float networks when the network
+/// is MNIST's (no other float network runs on the device), else by decoding.
+fn check_binds(format: ExportFormat, blob: &[u8], mnist: bool) -> Result<(), QuantizeError> {
+    use shared::int8::interpreter::Interpreter;
     use shared::mnist::{MnistF16, MnistF32, MnistInt8};
     match format {
-        ExportFormat::Int8 => MnistInt8::from_blob(blob).map(drop),
-        ExportFormat::F32 => MnistF32::from_blob(blob).map(drop),
-        ExportFormat::F16 => MnistF16::from_blob(blob).map(drop),
+        ExportFormat::Int8 => Interpreter::from_blob(blob).map(drop).and_then(|()| {
+            if mnist {
+                MnistInt8::from_blob(blob).map(drop)
+            } else {
+                Ok(())
+            }
+        }),
+        ExportFormat::F32 if mnist => MnistF32::from_blob(blob).map(drop),
+        ExportFormat::F16 if mnist => MnistF16::from_blob(blob).map(drop),
+        ExportFormat::F32 | ExportFormat::F16 => shared::blob::Blob::decode(blob).map(drop),
     }
     .map_err(QuantizeError::Blob)
 }
@@ -119,39 +132,51 @@ pub fn load_model(dir: &Path) -> Result<Model, QuantizeError> {
     crate::save::load(dir).map_err(QuantizeError::Load)
 }
 
-/// Exports `model` in every format of `formats`, calibrating int8 on `calibration_pixels`
-/// (`n * 784` training-image pixels, see [`calibrate::sample`]; unused for float formats).
-///
-/// Fails with a typed error for a model that is not the device's MNIST convnet, non-finite
-/// weights, or (int8) an empty calibration set.
+/// Exports `model` (its input the pixel / 255, or its own first `Rescaling`; see
+/// [`export_network`] for another input scale) in every format of `formats`, calibrating int8
+/// on `calibration_pixels` (`n * h * w * c` training-image pixels, see [`calibrate::sample`];
+/// unused for float formats).
 pub fn export(
     model: &Model,
     formats: &[ExportFormat],
     calibration_pixels: &[u8],
     method: RangeMethod,
 ) -> Result<Vec<Export>, QuantizeError> {
-    let net = convert::from_model(model)?;
-    convert::check_mnist(&net)?;
-    let f32_blob = float::f32_blob(&net)?;
+    let net = convert::from_model(model, None)?;
+    export_network(model, &net, formats, calibration_pixels, method)
+}
+
+/// [`export`] of `net`, the device form of `model` from [`convert::from_model`].
+///
+/// Fails with a typed error for a layer the device cannot run (named), non-finite weights or
+/// ranges, or (int8) an empty calibration set.
+pub fn export_network(
+    model: &Model,
+    net: &convert::FloatNetwork,
+    formats: &[ExportFormat],
+    calibration_pixels: &[u8],
+    method: RangeMethod,
+) -> Result<Vec<Export>, QuantizeError> {
+    let mnist = convert::is_mnist(net);
     let mut out = Vec::with_capacity(formats.len());
     for &format in formats {
         let (blob, quantization, calibration) = match format {
-            ExportFormat::F32 => (f32_blob.clone(), None, None),
-            ExportFormat::F16 => (float::f16_blob(&net)?, None, None),
+            ExportFormat::F32 => (float::f32_blob(net)?, None, None),
+            ExportFormat::F16 => (float::f16_blob(net)?, None, None),
             ExportFormat::Int8 => {
-                let cal = calibrate::calibrate(&f32_blob, calibration_pixels, method)?;
-                let (blob, q) = int8::int8_blob(&net, &cal)?;
+                let cal = calibrate::calibrate(model, net, calibration_pixels, method)?;
+                let (blob, q) = int8::int8_blob(net, &cal)?;
                 (blob, Some(q), Some(cal))
             }
         };
-        check_binds(format, &blob)?;
+        check_binds(format, &blob, mnist)?;
         let report = Report::new(
-            &net,
+            net,
             format,
-            blob.len(),
+            &blob,
             quantization.as_ref(),
             calibration.as_ref(),
-        );
+        )?;
         out.push(Export {
             format,
             blob,

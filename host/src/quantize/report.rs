@@ -4,7 +4,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use shared::blob::LayerKind;
+use shared::blob::{LayerKind, PixelScaling};
+use shared::int8::interpreter::Interpreter;
 use shared::mnist::{
     MNIST_F16_RAM_BYTES, MNIST_F32_RAM_BYTES, MNIST_F32_SCRATCH_BYTES, MNIST_INT8_RAM_BYTES,
     MNIST_INT8_SCRATCH_BYTES,
@@ -12,9 +13,10 @@ use shared::mnist::{
 use shared::quant::QuantParams;
 
 use crate::quantize::calibrate::{Calibration, Range};
-use crate::quantize::convert::{describe, FloatNetwork};
+use crate::quantize::convert::{describe, is_mnist, FloatNetwork};
 use crate::quantize::int8::Int8Quantization;
 use crate::quantize::ExportFormat;
+use crate::quantize::QuantizeError;
 
 /// Bytes per output channel of an int8 layer's requantization arrays: weight scale (f32),
 /// multiplier (i32), shift (i8).
@@ -54,6 +56,8 @@ pub struct LayerReport {
 pub struct Report {
     /// The blob's format.
     pub format: ExportFormat,
+    /// How a pixel becomes the network input.
+    pub pixels: PixelScaling,
     /// int8: the network input's quantization.
     pub input_quant: Option<QuantParams>,
     /// int8: number of calibration images and the range method.
@@ -68,11 +72,15 @@ pub struct Report {
     pub macs: u64,
     /// Blob size: the flash the model occupies on the device (code not included).
     pub flash_bytes: usize,
-    /// Bytes of the ping-pong activation arena (`shared::mnist::MnistScratch`).
+    /// Bytes of the activation arena: the MNIST scratch for the MNIST network, else the
+    /// interpreter's plan (`max` over layers of input + output bytes).
     pub arena_bytes: usize,
-    /// RAM of one inference: arena plus the bound network view (stack of the kernels not
-    /// included, under 1 KiB).
+    /// RAM of one inference: arena plus the bound network view (the MNIST view, or the int8
+    /// interpreter as laid out on this host; stack of the kernels not included, under 1 KiB).
     pub ram_bytes: usize,
+    /// Whether the device runs the network through `shared`'s hand-written MNIST path (else
+    /// through the int8 interpreter).
+    pub mnist_fast_path: bool,
 }
 
 fn macs(kind: &LayerKind, input_c: u64, output: [u64; 3]) -> u64 {
@@ -85,15 +93,15 @@ fn macs(kind: &LayerKind, input_c: u64, output: [u64; 3]) -> u64 {
 }
 
 impl Report {
-    /// The report of `net` exported as `format` into a blob of `blob_bytes` bytes; `int8`
-    /// and `calibration` describe an int8 export.
+    /// The report of `net` exported as `format` into `blob`; `int8` and `calibration`
+    /// describe an int8 export.
     pub fn new(
         net: &FloatNetwork,
         format: ExportFormat,
-        blob_bytes: usize,
+        blob: &[u8],
         int8: Option<&Int8Quantization>,
         calibration: Option<&Calibration>,
-    ) -> Self {
+    ) -> Result<Self, QuantizeError> {
         let layers: Vec<LayerReport> = net
             .layers
             .iter()
@@ -146,24 +154,51 @@ impl Report {
                 }
             })
             .collect();
+        let mnist = is_mnist(net);
         let (arena_bytes, ram_bytes) = match format {
-            ExportFormat::Int8 => (MNIST_INT8_SCRATCH_BYTES, MNIST_INT8_RAM_BYTES),
-            ExportFormat::F32 => (MNIST_F32_SCRATCH_BYTES, MNIST_F32_RAM_BYTES),
-            ExportFormat::F16 => (MNIST_F32_SCRATCH_BYTES, MNIST_F16_RAM_BYTES),
+            ExportFormat::Int8 if mnist => (MNIST_INT8_SCRATCH_BYTES, MNIST_INT8_RAM_BYTES),
+            ExportFormat::F32 if mnist => (MNIST_F32_SCRATCH_BYTES, MNIST_F32_RAM_BYTES),
+            ExportFormat::F16 if mnist => (MNIST_F32_SCRATCH_BYTES, MNIST_F16_RAM_BYTES),
+            ExportFormat::Int8 => {
+                let arena = Interpreter::from_blob(blob)?.arena_len();
+                (arena, arena + std::mem::size_of::<Interpreter<'static>>())
+            }
+            ExportFormat::F32 | ExportFormat::F16 => {
+                // No float network other than MNIST's runs on the device: the plan's size.
+                let arena = 4 * float_arena(net);
+                (arena, arena)
+            }
         };
-        Report {
+        Ok(Report {
             format,
+            pixels: net.pixels,
             input_quant: int8.map(|q| q.input),
             calibration: calibration.map(|c| format!("{} images, {}", c.images, c.method)),
             params: layers.iter().map(|l| l.params).sum(),
             param_bytes: layers.iter().map(|l| l.param_bytes).sum(),
             macs: layers.iter().map(|l| l.macs).sum(),
             layers,
-            flash_bytes: blob_bytes,
+            flash_bytes: blob.len(),
             arena_bytes,
             ram_bytes,
-        }
+            mnist_fast_path: mnist,
+        })
     }
+}
+
+/// Activation values of the ping-pong plan: the largest input + output of any layer that
+/// moves data (flatten does not).
+fn float_arena(net: &FloatNetwork) -> usize {
+    let mut len = net.input.len();
+    let mut most = len;
+    for l in &net.layers {
+        let out = l.desc.output.len();
+        if l.desc.kind != LayerKind::Flatten {
+            most = most.max(len + out);
+        }
+        len = out;
+    }
+    most
 }
 
 fn quant(q: Option<QuantParams>) -> String {
@@ -176,12 +211,19 @@ fn quant(q: Option<QuantParams>) -> String {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} blob", self.format)?;
-        if let Some(q) = self.input_quant {
-            writeln!(
+        let pixels = match self.pixels {
+            PixelScaling::Unit => "pixel / 255".to_string(),
+            PixelScaling::Rescale { scale, offset } => {
+                format!("pixel * {scale} + {offset} (folded Rescaling)")
+            }
+        };
+        match self.input_quant {
+            Some(q) => writeln!(
                 f,
-                "input: pixel / 255, scale {:.6}, zero point {}",
+                "input: {pixels}, scale {:.6}, zero point {}",
                 q.scale, q.zero_point
-            )?;
+            )?,
+            None => writeln!(f, "input: {pixels}")?,
         }
         if let Some(c) = &self.calibration {
             writeln!(f, "calibration: {c}")?;
@@ -226,8 +268,15 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "device: flash {} bytes (blob), RAM {} bytes ({} activation arena + network view)",
-            self.flash_bytes, self.ram_bytes, self.arena_bytes
+            "device: flash {} bytes (blob), RAM {} bytes ({} activation arena + network view), {}",
+            self.flash_bytes,
+            self.ram_bytes,
+            self.arena_bytes,
+            if self.mnist_fast_path {
+                "MNIST fast path"
+            } else {
+                "int8 interpreter"
+            }
         )
     }
 }

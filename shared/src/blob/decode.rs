@@ -2,9 +2,11 @@
 
 use crate::blob::error::BlobError;
 use crate::blob::format::{
-    BlobHeader, LayerRecord, WeightFormat, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_LAYERS,
+    BlobHeader, BlobHeaderV1, LayerRecord, WeightFormat, FORMAT_VERSION, FORMAT_VERSION_1,
+    HEADER_LEN, MAGIC, MAX_LAYERS,
 };
 use crate::blob::CRC;
+use crate::quant::PixelScaling;
 
 /// A decoded, checksum-verified blob. The layer records borrow from the input bytes.
 #[derive(Clone, Copy, Debug)]
@@ -29,7 +31,7 @@ impl<'a> Blob<'a> {
             return Err(BlobError::BadMagic { found: magic });
         }
         let version = u16::from_le_bytes([fixed[4], fixed[5]]);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_1 {
             return Err(BlobError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -54,8 +56,21 @@ impl<'a> Blob<'a> {
                 computed,
             });
         }
-        let (header, records): (BlobHeader, &[u8]) =
-            postcard::take_from_bytes(payload).map_err(BlobError::Postcard)?;
+        let (header, records): (BlobHeader, &[u8]) = if version == FORMAT_VERSION_1 {
+            let (h, rest): (BlobHeaderV1, &[u8]) =
+                postcard::take_from_bytes(payload).map_err(BlobError::Postcard)?;
+            (h.into(), rest)
+        } else {
+            postcard::take_from_bytes(payload).map_err(BlobError::Postcard)?
+        };
+        if let PixelScaling::Rescale { scale, offset } = header.pixels {
+            if !(scale.is_finite() && offset.is_finite()) || scale == 0.0 {
+                return Err(BlobError::Quant {
+                    layer: None,
+                    what: "pixel rescaling must be finite with a non-zero scale",
+                });
+            }
+        }
         if header.layer_count as usize > MAX_LAYERS {
             return Err(BlobError::TooManyLayers {
                 found: header.layer_count,

@@ -7,6 +7,7 @@ use crate::blob::format::{
     BlobHeader, LayerRecord, Shape, WeightFormat, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_LAYERS,
 };
 use crate::blob::CRC;
+use crate::quant::PixelScaling;
 use crate::quant::QuantParams;
 
 /// What to encode: the header fields and the layer records (whose slices the host owns).
@@ -18,6 +19,8 @@ pub struct BlobSpec<'s, 'a> {
     pub input: Shape,
     /// Input quantization (`Some` exactly for [`WeightFormat::Int8`]).
     pub input_quant: Option<QuantParams>,
+    /// How a pixel becomes the real input.
+    pub pixels: PixelScaling,
     /// The layers, in order.
     pub layers: &'s [LayerRecord<'a>],
 }
@@ -48,6 +51,7 @@ impl BlobSpec<'_, '_> {
             input: self.input,
             input_quant: self.input_quant,
             layer_count: self.layers.len() as u32,
+            pixels: self.pixels,
         })
     }
 }

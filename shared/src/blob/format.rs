@@ -3,12 +3,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::padding::Padding;
-use crate::quant::QuantParams;
+use crate::quant::{PixelScaling, QuantParams};
 
 /// First four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"TCNV";
-/// The blob format version this crate reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+/// The blob format version this crate writes. It also reads version 1 ([`FORMAT_VERSION_1`]),
+/// whose header has no [`BlobHeader::pixels`] field (its input is always [`PixelScaling::Unit`]).
+pub const FORMAT_VERSION: u16 = 2;
+/// The first blob format version, still read.
+pub const FORMAT_VERSION_1: u16 = 1;
 /// Length of the fixed blob header: magic (4), version (u16 LE), payload length (u32 LE),
 /// CRC-32/ISO-HDLC of the payload (u32 LE).
 pub const HEADER_LEN: usize = 14;
@@ -48,6 +51,17 @@ pub enum Activation {
     /// Softmax over the channels (only at the network's end; int8 blobs keep int8 logits and
     /// apply it in float outside the layers).
     Softmax,
+    /// The logistic sigmoid (only at the network's end, as [`Activation::Softmax`]: int8 blobs
+    /// keep the int8 logit; a one-unit output means class 1 when the logit is positive).
+    Sigmoid,
+}
+
+impl Activation {
+    /// Whether the activation is only allowed on the last layer and left to the caller in int8
+    /// blobs (softmax, sigmoid).
+    pub const fn is_output_only(self) -> bool {
+        matches!(self, Activation::Softmax | Activation::Sigmoid)
+    }
 }
 
 /// Height, width and channels of an HWC tensor.
@@ -177,8 +191,31 @@ pub struct BlobHeader {
     pub format: WeightFormat,
     /// Network input shape.
     pub input: Shape,
-    /// Input activation quantization (int8 blobs; the real input is `pixel / 255`).
+    /// Input activation quantization (int8 blobs; of the real input, see `pixels`).
     pub input_quant: Option<QuantParams>,
     /// Number of [`LayerRecord`]s that follow.
     pub layer_count: u32,
+    /// How a pixel becomes the real input (absent from version-1 blobs: [`PixelScaling::Unit`]).
+    pub pixels: PixelScaling,
+}
+
+/// The header of a version-1 blob (no `pixels` field).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BlobHeaderV1 {
+    pub format: WeightFormat,
+    pub input: Shape,
+    pub input_quant: Option<QuantParams>,
+    pub layer_count: u32,
+}
+
+impl From<BlobHeaderV1> for BlobHeader {
+    fn from(h: BlobHeaderV1) -> Self {
+        BlobHeader {
+            format: h.format,
+            input: h.input,
+            input_quant: h.input_quant,
+            layer_count: h.layer_count,
+            pixels: PixelScaling::Unit,
+        }
+    }
 }

@@ -29,8 +29,12 @@
 //!   `multipliers` (i32 LE) and `shifts` (one i8 each) from
 //!   [`crate::quant::quantize_multiplier`]`(`[`crate::quant::real_multiplier`]`(in, w[c], out))`.
 //!   Pooling and flatten layers repeat their input's quantization. The header's `input_quant`
-//!   is the input activation's (real input `pixel / 255`, i.e. `choose_quant_params(0.0, 1.0)`).
-//!   The final dense layer is described with [`Activation::Softmax`] and produces int8 logits.
+//!   is the input activation's, of the real input the header's [`PixelScaling`] gives (`pixel /
+//!   255`, i.e. `choose_quant_params(0.0, 1.0)`, unless a Keras `Rescaling` was folded in).
+//!   A final layer with [`Activation::Softmax`] or [`Activation::Sigmoid`] produces int8 logits.
+//!
+//! Version 2 added the header's `pixels` field; version-1 blobs still decode (as
+//! [`PixelScaling::Unit`]).
 //!
 //! Decoding ([`Blob::decode`]) borrows every weight array from the input bytes (on the device
 //! they stay in flash); encoding ([`encode_into`]) writes into a caller buffer sized with
@@ -43,12 +47,13 @@ mod format;
 
 pub(crate) mod check;
 
+pub use crate::quant::PixelScaling;
 pub use decode::{Blob, LayerIter};
 pub use encode::{encode_into, encoded_len, BlobSpec};
 pub use error::BlobError;
 pub use format::{
     Activation, BlobHeader, LayerDesc, LayerKind, LayerQuant, LayerRecord, Shape, WeightFormat,
-    FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_LAYERS,
+    FORMAT_VERSION, FORMAT_VERSION_1, HEADER_LEN, MAGIC, MAX_LAYERS,
 };
 
 /// The CRC used for the payload checksum (CRC-32/ISO-HDLC, as zlib and PNG).

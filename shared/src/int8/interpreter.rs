@@ -16,7 +16,7 @@ use crate::blob::{
 };
 use crate::int8::kernels;
 use crate::int8::params::{ChannelRequant, QuantLayerError};
-use crate::quant::{pixel_lut, QuantParams};
+use crate::quant::{pixel_lut, PixelScaling, QuantParams};
 use crate::window::{max_pool, Window2d};
 
 /// Largest pooling window side: keeps an average pool's 32-bit sum exact
@@ -77,6 +77,8 @@ pub struct Interpreter<'a> {
     input: Shape,
     input_quant: QuantParams,
     input_lut: [i8; 256],
+    pixels: PixelScaling,
+    output_activation: Activation,
     arena_len: usize,
 }
 
@@ -145,8 +147,8 @@ fn requant<'a>(
     let q = check::layer_quant(layer, r)?;
     let out = q.output;
     let err = |source: QuantLayerError| BlobError::Layer { layer, source };
-    // A softmax (only on the last layer, checked by the caller) keeps int8 logits; the
-    // probabilities are computed outside the layers.
+    // A softmax or sigmoid (only on the last layer, checked by the caller) keeps int8 logits;
+    // the probabilities are computed outside the layers.
     let relu = activation == Activation::Relu;
     if Some(q.weight_scales.len()) != channels.checked_mul(4) {
         return Err(shape_err(
@@ -189,7 +191,7 @@ impl<'a> Interpreter<'a> {
                 what: "missing input quantization",
             })?,
         )?;
-        let input_lut = pixel_lut(input_quant);
+        let input_lut = pixel_lut(header.pixels, input_quant);
         let mut steps = [None; MAX_LAYERS];
         let mut lens = [0usize; MAX_LAYERS];
         let mut quant = [input_quant; MAX_LAYERS];
@@ -198,7 +200,8 @@ impl<'a> Interpreter<'a> {
         let mut q = input_quant;
         let mut arena_len = len;
         let mut count = 0;
-        let mut softmax_at = None;
+        let mut output_only_at = None;
+        let mut output_activation = Activation::None;
         for (layer, r) in blob.layers().enumerate() {
             if layer >= MAX_LAYERS {
                 return Err(BlobError::TooManyLayers {
@@ -213,16 +216,14 @@ impl<'a> Interpreter<'a> {
                 ));
             }
             let out_len = volume(layer, r.desc.output)?;
-            if let LayerKind::Conv2d {
-                activation: Activation::Softmax,
-                ..
-            }
-            | LayerKind::Dense {
-                activation: Activation::Softmax,
-                ..
-            } = r.desc.kind
-            {
-                softmax_at = Some(layer);
+            output_activation = match r.desc.kind {
+                LayerKind::Conv2d { activation, .. } | LayerKind::Dense { activation, .. } => {
+                    activation
+                }
+                _ => Activation::None,
+            };
+            if output_activation.is_output_only() {
+                output_only_at = Some(layer);
             }
             let (step, out_q) = match r.desc.kind {
                 LayerKind::Conv2d {
@@ -335,10 +336,10 @@ impl<'a> Interpreter<'a> {
                 found: count,
             });
         }
-        if let Some(layer) = softmax_at.filter(|&l| l + 1 != count) {
+        if let Some(layer) = output_only_at.filter(|&l| l + 1 != count) {
             return Err(shape_err(
                 layer,
-                "softmax is only supported on the last layer",
+                "softmax and sigmoid are only supported on the last layer",
             ));
         }
         Ok(Self {
@@ -349,6 +350,8 @@ impl<'a> Interpreter<'a> {
             input: header.input,
             input_quant,
             input_lut,
+            pixels: header.pixels,
+            output_activation,
             arena_len,
         })
     }
@@ -378,9 +381,41 @@ impl<'a> Interpreter<'a> {
         self.count
     }
 
-    /// Quantization of the input (real input is `pixel / 255`).
+    /// Quantization of the input (of the real input [`Interpreter::pixels`] gives).
     pub fn input_quant(&self) -> QuantParams {
         self.input_quant
+    }
+
+    /// How a pixel becomes the real input.
+    pub fn pixels(&self) -> PixelScaling {
+        self.pixels
+    }
+
+    /// The last layer's activation (softmax and sigmoid are left to the caller: the output is
+    /// the int8 logits).
+    pub fn output_activation(&self) -> Activation {
+        self.output_activation
+    }
+
+    /// The class of an output (from [`Interpreter::run`]): the first index of the largest
+    /// score, or for a one-unit sigmoid output 1 when the logit is positive (above the output
+    /// zero point), else 0.
+    pub fn class_of(&self, output: &[i8]) -> usize {
+        let zero = self.quant[self.count - 1].zero_point;
+        match output {
+            [logit] if self.output_activation == Activation::Sigmoid => {
+                usize::from(i32::from(*logit) > zero)
+            }
+            _ => {
+                let mut best = 0;
+                for (i, &v) in output.iter().enumerate() {
+                    if v > output[best] {
+                        best = i;
+                    }
+                }
+                best
+            }
+        }
     }
 
     /// Quantization of the output of layer `i` (the last one: the scores).

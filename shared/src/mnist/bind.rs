@@ -1,6 +1,6 @@
 //! Checking a decoded blob against the compiled MNIST architecture.
 
-use crate::blob::{Blob, BlobError, LayerRecord, WeightFormat};
+use crate::blob::{Blob, BlobError, LayerRecord, PixelScaling, WeightFormat};
 use crate::mnist::arch::{MNIST_ARCH, MNIST_INPUT};
 
 /// The blob's seven layer records, after checking format, input shape, layer count and every
@@ -19,6 +19,12 @@ pub(crate) fn mnist_records<'a>(
         return Err(BlobError::InputShape {
             expected: MNIST_INPUT,
             found: blob.header().input,
+        });
+    }
+    if blob.header().pixels != PixelScaling::Unit {
+        return Err(BlobError::Quant {
+            layer: None,
+            what: "the MNIST networks take pixel / 255, not a folded Rescaling",
         });
     }
     if blob.layer_count() != MNIST_ARCH.len() {

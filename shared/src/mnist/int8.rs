@@ -8,7 +8,7 @@ use crate::mnist::arch::{MNIST_ARCH, MNIST_CLASSES, MNIST_NET, MNIST_PIXELS};
 use crate::mnist::bind::mnist_records;
 use crate::mnist::observer::LayerOutput;
 use crate::mnist::scratch::MnistScratchI8;
-use crate::quant::{pixel_lut, QuantParams};
+use crate::quant::{pixel_lut, PixelScaling, QuantParams};
 use crate::tensor::{TensorMut, TensorRef};
 
 /// Result of an int8 prediction.
@@ -77,7 +77,7 @@ impl<'a> MnistInt8<'a> {
             what: "missing input quantization",
         })?;
         let input_quant = check::activation(None, input_quant)?;
-        let input_lut = pixel_lut(input_quant);
+        let input_lut = pixel_lut(PixelScaling::Unit, input_quant);
         let kernel_err =
             |layer: usize| move |source: QuantLayerError| BlobError::Layer { layer, source };
 

@@ -117,6 +117,7 @@ pub fn float_blob(w: &MnistWeights, f16: bool) -> Vec<u8> {
         },
         input: MNIST_INPUT,
         input_quant: None,
+        pixels: shared::blob::PixelScaling::Unit,
         layers: &records,
     })
 }
@@ -255,6 +256,7 @@ pub fn int8_blob(w: &MnistWeights, images: &[[u8; 784]]) -> Vec<u8> {
         format: WeightFormat::Int8,
         input: MNIST_INPUT,
         input_quant: Some(input),
+        pixels: shared::blob::PixelScaling::Unit,
         layers: &records,
     })
 }

@@ -102,15 +102,30 @@ pub struct FirmwareElf {
 }
 
 /// Runs `cargo <args>` in `firmware/` with its own target directory, embedding the blob at
-/// `blob` and the raw 784-byte digits at `digits`; the outer run's target settings are dropped.
+/// `blob` and the raw test inputs (of the blob's input size) at `digits`; the outer run's
+/// target settings are dropped.
 pub fn firmware_cargo(args: &[&str], blob: &Path, digits: &Path) -> Result<(), String> {
+    firmware_cargo_env(args, blob, digits, &[])
+}
+
+/// [`firmware_cargo`] with extra environment variables.
+pub fn firmware_cargo_env(
+    args: &[&str],
+    blob: &Path,
+    digits: &Path,
+    env: &[(&str, &str)],
+) -> Result<(), String> {
     let output = Command::new("cargo")
         .current_dir(firmware_dir())
         .args(args)
         .arg("--target-dir")
         .arg(firmware_target_dir())
         .env("TINYCONV_BLOB", blob)
-        .env("TINYCONV_DIGITS", digits)
+        .env("TINYCONV_INPUTS", digits)
+        .env_remove("TINYCONV_DIGITS")
+        .env_remove("TINYCONV_INPUT_LABELS")
+        .env_remove("TINYCONV_BLOB_UNCHECKED")
+        .envs(env.iter().copied())
         // The outer run's settings are for the host workspace, not for this one.
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
@@ -134,11 +149,21 @@ pub fn firmware_cargo(args: &[&str], blob: &Path, digits: &Path) -> Result<(), S
 }
 
 /// Builds the QEMU firmware (`cargo build --release --no-default-features --features qemu` in
-/// `firmware/`) embedding the blob at `blob` and the raw 784-byte digits at `digits`; `name`
+/// `firmware/`) embedding the blob at `blob` and the raw test inputs at `digits`; `name`
 /// names the private ELF copy under [`work_dir`].
 pub fn build_qemu_firmware(name: &str, blob: &Path, digits: &Path) -> Result<FirmwareElf, String> {
+    build_qemu_firmware_env(name, blob, digits, &[])
+}
+
+/// [`build_qemu_firmware`] with extra environment variables for the build.
+pub fn build_qemu_firmware_env(
+    name: &str,
+    blob: &Path,
+    digits: &Path,
+    env: &[(&str, &str)],
+) -> Result<FirmwareElf, String> {
     let _guard = FIRMWARE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    firmware_cargo(
+    firmware_cargo_env(
         &[
             "build",
             "--release",
@@ -148,6 +173,7 @@ pub fn build_qemu_firmware(name: &str, blob: &Path, digits: &Path) -> Result<Fir
         ],
         blob,
         digits,
+        env,
     )?;
     let built = firmware_target_dir()
         .join("thumbv7em-none-eabihf")
@@ -159,15 +185,15 @@ pub fn build_qemu_firmware(name: &str, blob: &Path, digits: &Path) -> Result<Fir
     Ok(FirmwareElf { path: copy })
 }
 
-/// One classified digit as the firmware reported it.
+/// One classified input as the firmware reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevicePrediction {
-    /// Index of the digit in the embedded set.
+    /// Index of the input in the embedded set.
     pub index: usize,
     /// Predicted class.
     pub digit: u8,
-    /// The ten int8 scores.
-    pub scores: [i8; 10],
+    /// The int8 scores (ten for MNIST).
+    pub scores: Vec<i8>,
     /// SysTick ticks the inference took (168 per 1000 instructions under `-icount shift=0`).
     pub ticks: u64,
     /// The label embedded with the digit, if any.
@@ -191,6 +217,8 @@ pub fn ticks_to_instructions(ticks: u64) -> f64 {
 pub struct FirmwareRun {
     /// Blob length the firmware validated.
     pub blob_len: usize,
+    /// The `model` line: input shape, layers, scores, arena and engine.
+    pub model: String,
     /// One entry per embedded digit, in order.
     pub predictions: Vec<DevicePrediction>,
     /// The serial response frame the firmware built for each digit (`frame` lines).
@@ -306,22 +334,24 @@ pub fn parse_output(out: &str) -> Result<FirmwareRun, String> {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["tinyconv", "qemu"] => {}
+            ["model", rest @ ..] => run.model = rest.join(" "),
             ["blob", "ok", n] => run.blob_len = n.parse().map_err(|_| bad(line, "blob length"))?,
             ["pred", rest @ ..] => {
-                // <i> <digit> <s0..s9> ticks <n> label <l|->
-                if rest.len() != 16 || rest[12] != "ticks" || rest[14] != "label" {
+                // <i> <class> <s0..sk-1> ticks <n> label <l|->
+                let k = rest.len().saturating_sub(6);
+                if rest.len() < 7 || rest[2 + k] != "ticks" || rest[4 + k] != "label" {
                     return Err(bad(line, "pred fields"));
                 }
-                let mut scores = [0i8; 10];
-                for (s, w) in scores.iter_mut().zip(&rest[2..12]) {
-                    *s = w.parse().map_err(|_| bad(line, "score"))?;
-                }
+                let scores = rest[2..2 + k]
+                    .iter()
+                    .map(|w| w.parse().map_err(|_| bad(line, "score")))
+                    .collect::<Result<Vec<i8>, String>>()?;
                 run.predictions.push(DevicePrediction {
                     index: rest[0].parse().map_err(|_| bad(line, "index"))?,
                     digit: rest[1].parse().map_err(|_| bad(line, "digit"))?,
                     scores,
-                    ticks: rest[13].parse().map_err(|_| bad(line, "ticks"))?,
-                    label: match rest[15] {
+                    ticks: rest[3 + k].parse().map_err(|_| bad(line, "ticks"))?,
+                    label: match rest[5 + k] {
                         "-" => None,
                         l => Some(l.parse().map_err(|_| bad(line, "label"))?),
                     },
@@ -433,9 +463,9 @@ pub fn mnist_macs() -> u64 {
         .sum()
 }
 
-/// Writes `blob` and `digits` (raw 784-byte images) under [`work_dir`] as `<name>.blob` and
-/// `<name>_digits.bin`, builds the QEMU firmware with them and runs it. `Ok(None)` when QEMU is
-/// missing and `TINYCONV_SKIP_QEMU=1` (see [`qemu_binary`]).
+/// Writes `blob` and `digits` (raw images of the blob's input size) under [`work_dir`] as
+/// `<name>.blob` and `<name>_digits.bin`, builds the QEMU firmware with them and runs it.
+/// `Ok(None)` when QEMU is missing and `TINYCONV_SKIP_QEMU=1` (see [`qemu_binary`]).
 pub fn run_blob_on_qemu(
     name: &str,
     blob: &[u8],
@@ -444,9 +474,14 @@ pub fn run_blob_on_qemu(
     let Some(qemu) = qemu_binary()? else {
         return Ok(None);
     };
-    if digits.is_empty() || !digits.len().is_multiple_of(PIXELS) {
+    let per = shared::blob::Blob::decode(blob)
+        .map_err(|e| format!("the blob does not decode: {e}"))?
+        .header()
+        .input
+        .len();
+    if digits.is_empty() || !digits.len().is_multiple_of(per) {
         return Err(format!(
-            "{} digit bytes is not a non-empty multiple of {PIXELS}",
+            "{} input bytes is not a non-empty multiple of {per}",
             digits.len()
         ));
     }

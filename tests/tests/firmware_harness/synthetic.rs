@@ -164,6 +164,7 @@ pub fn int8_blob(seed: u64) -> Vec<u8> {
         format: WeightFormat::Int8,
         input: MNIST_INPUT,
         input_quant: Some(input_quant),
+        pixels: shared::blob::PixelScaling::Unit,
         layers: &records,
     };
     let mut blob = vec![0u8; encoded_len(&spec).expect("synthetic blob spec is encodable")];

@@ -84,5 +84,5 @@ pub fn trained_model() -> &'static Model {
 
 /// The calibration pixels: [`CALIBRATION_IMAGES`] training images.
 pub fn calibration_pixels() -> Vec<u8> {
-    host::quantize::calibrate::sample(&mnist().train.images, CALIBRATION_IMAGES)
+    host::quantize::calibrate::sample(&mnist().train.images, 784, CALIBRATION_IMAGES)
 }
