@@ -62,6 +62,10 @@ pub enum Command {
     Fit(crate::fit_cli::FitArgs),
     /// Send images to the board over its serial port and print its class and scores.
     Classify(crate::classify_cli::ClassifyArgs),
+    /// Saved model + data to the device in one command: calibrate, quantize, evaluate float
+    /// vs int8, write the blob and per-layer report, build the firmware (board, or --qemu and
+    /// run it), print flash and RAM.
+    Deploy(crate::deploy_cli::DeployArgs),
 }
 
 /// Where the MNIST files come from.
@@ -207,6 +211,9 @@ pub enum CliError {
     /// `host fit` failed.
     #[error(transparent)]
     Fit(#[from] crate::fit_cli::FitCliError),
+    /// `host deploy` failed (boxed: its error is large).
+    #[error(transparent)]
+    Deploy(Box<crate::deploy_cli::DeployError>),
     /// A cats-vs-dogs command failed.
     #[error(transparent)]
     Vision(#[from] crate::vision::cli::VisionCliError),
@@ -259,6 +266,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Vgg16Finetune(args) => Ok(crate::vision::transfer_cli::run_finetune(&args)?),
         Command::Fit(args) => Ok(crate::fit_cli::run(&args)?),
         Command::Classify(args) => Ok(crate::classify_cli::run(&args)?),
+        Command::Deploy(args) => {
+            crate::deploy_cli::run(&args).map_err(|e| CliError::Deploy(Box::new(e)))
+        }
     }
 }
 

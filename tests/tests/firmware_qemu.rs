@@ -62,7 +62,7 @@ fn qemu_firmware_matches_host_int8_bit_for_bit() {
         assert_eq!(device.index, i);
         assert_eq!(device.label, None, "raw digits carry no labels");
         assert_eq!(
-            (device.digit, device.scores.clone()),
+            (device.class, device.scores.clone()),
             (host.digit, host.scores.to_vec()),
             "digit {i}: firmware (left) and host (right) disagree"
         );

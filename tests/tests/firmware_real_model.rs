@@ -56,11 +56,11 @@ fn committed_blob_on_qemu_matches_host_on_real_digits() {
         let image: &[u8; PIXELS] = image.try_into().unwrap();
         let host = net.predict(image, &mut scratch);
         assert_eq!(
-            (device.digit, device.scores.clone()),
+            (device.class, device.scores.clone()),
             (host.digit, host.scores.to_vec()),
             "digit {i}: firmware (left) and host (right) disagree"
         );
-        correct += usize::from(device.digit == labels[i]);
+        correct += usize::from(device.class == labels[i]);
     }
     // The trained model gets 99.2 % of the test set: on the first 20 digits at most one miss.
     assert!(

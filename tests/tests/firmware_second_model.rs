@@ -178,7 +178,7 @@ fn a_second_architecture_runs_bit_exact_on_qemu() {
         let out = interp.run(image, &mut arena).unwrap();
         let class = interp.class_of(out) as u8;
         assert_eq!(
-            (device.digit, device.scores.clone()),
+            (device.class, device.scores.clone()),
             (class, out.to_vec()),
             "input {i}: device vs host"
         );

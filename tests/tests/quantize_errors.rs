@@ -144,7 +144,7 @@ fn layers_without_a_device_kernel_are_rejected() {
     let err = export(
         &vgg_like,
         &[ExportFormat::Int8],
-        &vec![0u8; 8 * 8 * 3],
+        &[0u8; 8 * 8 * 3],
         RangeMethod::MinMax,
     )
     .unwrap_err();
