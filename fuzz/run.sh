@@ -10,6 +10,8 @@ RUNS="${1:-1000000}"
 export RUSTC_BOOTSTRAP=1
 mkdir -p corpus/blob corpus/idx corpus/model_file
 cp ../firmware/model/mnist_int8.blob corpus/blob/mnist_int8.blob
+# Blobs the firmware tests wrote (the synthetic MNIST one, the second architecture), if present.
+cp ../firmware/target/tinyconv-tests/*.blob corpus/blob/ 2>/dev/null || true
 python3 - <<'PY'
 import json, struct
 # IDX: 3 images of 2x2 ubyte, and 3 labels.

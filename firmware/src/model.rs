@@ -101,18 +101,18 @@ mod engine {
     use shared::blob::BlobError;
     use shared::int8::interpreter::Interpreter;
 
-    use super::{Prediction, ARENA_LEN, INPUT_LEN, SCORES};
+    use super::{Prediction, ARENA_LEN, INPUT_LEN, LAYERS, SCORES};
 
     /// The activation arena, sized by `build.rs` from the interpreter's plan.
     pub type Arena = [i8; ARENA_LEN];
     /// An empty arena.
     pub const EMPTY: Arena = [0; ARENA_LEN];
-    /// The bound network.
-    pub type Net = Interpreter<'static>;
+    /// The bound network, sized for exactly the blob's layers.
+    pub type Net = Interpreter<'static, LAYERS>;
 
     /// Binds the blob.
     pub fn bind(blob: &'static [u8]) -> Result<Net, BlobError> {
-        Interpreter::from_blob(blob)
+        Net::bind(blob)
     }
 
     /// Whether the bound network has the build's shapes.
@@ -156,14 +156,13 @@ impl Classifier {
     /// than kept reserved in the caller's frame.
     #[inline(never)]
     pub fn load() -> Result<&'static mut Self, LoadError> {
+        let slot = CLASSIFIER.try_uninit().ok_or(LoadError::AlreadyLoaded)?;
         let net = engine::bind(BLOB).map_err(LoadError::Blob)?;
         if !engine::shapes_match(&net) {
             return Err(LoadError::Shape);
         }
         let arena = ARENA.try_take().ok_or(LoadError::AlreadyLoaded)?;
-        CLASSIFIER
-            .try_init(Self { net, arena })
-            .ok_or(LoadError::AlreadyLoaded)
+        Ok(slot.write(Self { net, arena }))
     }
 
     /// Classifies an image of 8-bit pixels (HWC, row-major, as the model was trained on).

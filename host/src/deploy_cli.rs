@@ -149,7 +149,12 @@ pub fn run(args: &DeployArgs) -> Result<(), DeployError> {
         write_bytes(&labels_path, labels)?;
     }
 
-    let mut build = FirmwareBuild::new(&args.firmware, &written.path);
+    let firmware_dir = std::path::absolute(&args.firmware).map_err(|source| DeployError::Io {
+        path: args.firmware.clone(),
+        source,
+    })?;
+    let firmware_dir = firmware_dir.canonicalize().unwrap_or(firmware_dir);
+    let mut build = FirmwareBuild::new(&firmware_dir, &written.path);
     build.inputs = (!test.is_empty()).then(|| inputs_path.clone());
     build.labels = labels.as_ref().map(|_| labels_path.clone());
     let platform = if args.qemu {
@@ -164,7 +169,7 @@ pub fn run(args: &DeployArgs) -> Result<(), DeployError> {
         } else {
             "NUCLEO-F411RE"
         },
-        args.firmware.display(),
+        firmware_dir.display(),
         test.len()
     );
     let elf = build.build(platform)?;

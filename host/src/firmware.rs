@@ -5,7 +5,6 @@
 //!
 //! Used by `host deploy` and by the workspace's firmware tests.
 
-use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -144,8 +143,8 @@ impl FirmwareBuild {
             args.extend(["--no-default-features", "--features", "qemu"]);
         }
         self.cargo(&args)?;
-        Ok(self
-            .target_dir
+        Ok(std::path::absolute(&self.target_dir)
+            .map_err(io(&self.target_dir))?
             .join("thumbv7em-none-eabihf")
             .join("release")
             .join("firmware"))
@@ -154,12 +153,14 @@ impl FirmwareBuild {
     /// Runs `cargo <args>` in the firmware directory with this build's environment; the outer
     /// run's target settings (for the host workspace) are dropped.
     pub fn cargo(&self, args: &[&str]) -> Result<(), FirmwareError> {
+        // Cargo runs in the firmware directory: every path is made absolute first.
+        let abs = |p: &Path| std::path::absolute(p).map_err(io(p));
         let mut cmd = Command::new("cargo");
         cmd.current_dir(&self.dir)
             .args(args)
             .arg("--target-dir")
-            .arg(&self.target_dir)
-            .env("TINYCONV_BLOB", &self.blob);
+            .arg(abs(&self.target_dir)?)
+            .env("TINYCONV_BLOB", abs(&self.blob)?);
         for var in [
             "CARGO_TARGET_DIR",
             "CARGO_BUILD_TARGET",
@@ -175,12 +176,11 @@ impl FirmwareBuild {
         ] {
             cmd.env_remove(var);
         }
-        let opt = |p: &Option<PathBuf>| p.as_ref().map(|p| OsString::from(p.as_os_str()));
-        if let Some(p) = opt(&self.inputs) {
-            cmd.env("TINYCONV_INPUTS", p);
+        if let Some(p) = &self.inputs {
+            cmd.env("TINYCONV_INPUTS", abs(p)?);
         }
-        if let Some(p) = opt(&self.labels) {
-            cmd.env("TINYCONV_INPUT_LABELS", p);
+        if let Some(p) = &self.labels {
+            cmd.env("TINYCONV_INPUT_LABELS", abs(p)?);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let output = cmd.output().map_err(|source| FirmwareError::Spawn {
