@@ -50,6 +50,27 @@ impl core::fmt::Display for LoadError {
     }
 }
 
+// The QEMU build prints the full `Display` message instead.
+#[cfg_attr(platform_qemu, allow(dead_code))]
+impl LoadError {
+    /// What is wrong, without `core::fmt` (see [`BlobError::summary`]).
+    pub fn summary(&self) -> &'static str {
+        match self {
+            LoadError::Blob(e) => e.summary(),
+            LoadError::Shape => "the blob's shapes differ from the build's",
+            LoadError::AlreadyLoaded => "the model is already loaded",
+        }
+    }
+
+    /// The blob layer at fault, if any.
+    pub fn layer(&self) -> Option<usize> {
+        match self {
+            LoadError::Blob(e) => e.layer(),
+            _ => None,
+        }
+    }
+}
+
 /// One answer: the class and the int8 scores of the last layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Prediction {

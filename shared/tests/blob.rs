@@ -266,7 +266,18 @@ fn header_errors_are_typed() {
     let mut b = int8().to_vec();
     let last = b.len() - 1;
     b[last] ^= 1;
-    assert!(matches!(Blob::decode(&b), Err(BlobError::Checksum { .. })));
+    let err = Blob::decode(&b).unwrap_err();
+    assert!(matches!(err, BlobError::Checksum { .. }));
+    // The device's short form: the Display message without its numbers.
+    assert_eq!(err.summary(), "blob checksum mismatch");
+    assert!(err.to_string().starts_with(err.summary()));
+    assert_eq!(err.layer(), None);
+    let q = BlobError::Quant {
+        layer: Some(2),
+        what: "activation scale must be positive and finite",
+    };
+    assert_eq!(q.to_string(), format!("layer 2: {}", q.summary()));
+    assert_eq!(q.layer(), Some(2));
 }
 
 #[test]

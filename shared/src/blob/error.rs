@@ -111,7 +111,7 @@ pub enum BlobError {
     },
     /// Quantization parameters are missing where required or present where not allowed, or an
     /// activation scale is not positive and finite.
-    #[error("layer {layer:?}: {what}")]
+    #[error("{}: {what}", Where(*layer))]
     Quant {
         /// Layer index (`None`: the network input).
         layer: Option<usize>,
@@ -129,4 +129,57 @@ pub enum BlobError {
     /// The payload would exceed 4 GiB (the header's u32 length).
     #[error("blob payload too large")]
     TooLarge,
+}
+
+/// "layer 3" or "the network input", in messages.
+struct Where(Option<usize>);
+
+impl core::fmt::Display for Where {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(layer) => write!(f, "layer {layer}"),
+            None => f.write_str("the network input"),
+        }
+    }
+}
+
+impl BlobError {
+    /// What is wrong, in a few words without the numbers (for logs without `core::fmt`, such
+    /// as a device's defmt log; the `Display` message has the details).
+    pub fn summary(&self) -> &'static str {
+        match self {
+            BlobError::Truncated { .. } => "blob truncated",
+            BlobError::BadMagic { .. } => "not a tinyconv blob (bad magic)",
+            BlobError::UnsupportedVersion { .. } => "unsupported blob format version",
+            BlobError::Checksum { .. } => "blob checksum mismatch",
+            BlobError::TrailingBytes { .. } => "unexpected bytes after the blob payload",
+            BlobError::Postcard(_) => "blob payload malformed",
+            BlobError::TooManyLayers { .. } => "too many layers",
+            BlobError::WrongFormat { .. } => "wrong weight format",
+            BlobError::InputShape { .. } => "input shape differs from the network's",
+            BlobError::LayerCount { .. } => "layer count differs from the network's",
+            BlobError::Architecture { .. } => "layer differs from the network's",
+            BlobError::Layer { source, .. } => match source {
+                QuantLayerError::Length(_) => "weight array of the wrong length",
+                QuantLayerError::Shift { .. } => "requantization shift out of range",
+                QuantLayerError::Multiplier { .. } => "negative requantization multiplier",
+                QuantLayerError::ZeroPoint(_) => "zero point out of range",
+            },
+            BlobError::ByteLength { .. } => "weight array not a whole number of values",
+            BlobError::Quant { what, .. } => what,
+            BlobError::BufferTooSmall { .. } => "output buffer too small",
+            BlobError::TooLarge => "blob payload too large",
+        }
+    }
+
+    /// The layer at fault, if the error is about one.
+    pub fn layer(&self) -> Option<usize> {
+        match self {
+            BlobError::Architecture { layer, .. }
+            | BlobError::Layer { layer, .. }
+            | BlobError::ByteLength { layer, .. } => Some(*layer),
+            BlobError::Quant { layer, .. } => *layer,
+            _ => None,
+        }
+    }
 }
