@@ -38,6 +38,16 @@ fn dot_offset_portable(x: &[i8], w: &[u8], x_offset: i32) -> i32 {
 /// activation is loaded and offset once for four MACs).
 #[inline(always)]
 pub fn dot_offset_x4(x: &[i8], w: [&[u8]; 4], x_offset: i32) -> [i32; 4] {
+    #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+    return crate::arm_dsp::dot_offset_x4(x, w, x_offset);
+    #[cfg(not(all(target_arch = "arm", feature = "arm-dsp")))]
+    dot_offset_x4_portable(x, w, x_offset)
+}
+
+/// The portable body of [`dot_offset_x4`].
+#[cfg_attr(all(target_arch = "arm", feature = "arm-dsp"), allow(dead_code))]
+#[inline(always)]
+fn dot_offset_x4_portable(x: &[i8], w: [&[u8]; 4], x_offset: i32) -> [i32; 4] {
     let n = w.iter().fold(x.len(), |n, w| n.min(w.len()));
     let (x, w0, w1, w2, w3) = (&x[..n], &w[0][..n], &w[1][..n], &w[2][..n], &w[3][..n]);
     let offset = x_offset as i16;
