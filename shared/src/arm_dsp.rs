@@ -16,7 +16,7 @@
 
 use core::arch::asm;
 
-use crate::int8::params::{ConvI8Weights, Requant};
+use crate::int8::params::{ChannelRequant, ConvI8Weights};
 use crate::quant::rounding_divide_by_pot;
 
 /// Input elements of the largest convolution patch (`K * K * CI`) the convolution supports
@@ -535,7 +535,7 @@ struct Channel {
 
 impl Channel {
     #[inline(always)]
-    fn of<const CO: usize>(rq: &Requant<'_, CO>, c: usize) -> Self {
+    fn of(rq: &ChannelRequant<'_>, c: usize) -> Self {
         let (multiplier, shift) = rq.multiplier_and_shift(c);
         let shift = shift.clamp(-31, 30);
         let right = (-shift).max(0);
@@ -570,6 +570,18 @@ impl Channel {
             r.saturating_add(zero_point).clamp(lo, hi) as i8
         }
     }
+}
+
+/// [`ChannelRequant::apply`] with `SMMULR` (same result for every accumulator): what the
+/// run-time-shaped kernels of [`crate::int8::kernels`] requantize with on the Cortex-M4.
+#[inline(always)]
+pub fn requant(rq: &ChannelRequant<'_>, c: usize, acc: i32) -> i8 {
+    let ch = Channel {
+        bias: 0,
+        ..Channel::of(rq, c)
+    };
+    let (lo, hi) = rq.activation_range();
+    ch.apply(acc, rq.output_zero_point(), lo, hi)
 }
 
 /// `(a * b + 2^31) >> 32`: the rounded high word of the signed 64-bit product.

@@ -12,15 +12,86 @@ use crate::int8::dot::{dot_offset, dot_offset_x4};
 use crate::int8::params::ChannelRequant;
 use crate::window::Window2d;
 
+/// Largest filter (`k × k × c` values) whose patch [`conv2d`] gathers into a stack buffer.
+pub const GATHER_PATCH: usize = 1024;
+
 /// TFLite's int8 convolution: per output channel `o`,
 /// `acc = bias[o] + Σ (x - input_zp) * w[o]`, then
 /// `out = clamp(MultiplyByQuantizedMultiplier(acc, m[o], shift[o]) + output_zp)`.
 /// Padded positions contribute nothing (as if padded with the input zero point).
 ///
-/// For each kernel row the in-bounds input span `[x0, x1) × c` is contiguous both in the input
-/// (HWC) and in the OHWI kernel, so one dot product covers it; four output channels at a time.
+/// Filters of up to [`GATHER_PATCH`] values: each output pixel's patch is gathered once into a
+/// contiguous buffer (padded positions hold the input zero point, so they add exactly 0), then
+/// one dot product per output channel covers the whole filter, four channels at a time. Larger
+/// filters: for each kernel row the in-bounds input span `[x0, x1) × c` is contiguous both in
+/// the input (HWC) and in the OHWI kernel, so one dot product covers it.
 #[inline(always)]
 pub fn conv2d(
+    g: &Window2d,
+    co: usize,
+    kernel: &[u8],
+    rq: &ChannelRequant<'_>,
+    x: &[i8],
+    out: &mut [i8],
+) {
+    if g.k * g.k * g.c <= GATHER_PATCH {
+        conv2d_gathered(g, co, kernel, rq, x, out)
+    } else {
+        conv2d_rows(g, co, kernel, rq, x, out)
+    }
+}
+
+/// [`conv2d`] through a gathered patch.
+#[inline(always)]
+fn conv2d_gathered(
+    g: &Window2d,
+    co: usize,
+    kernel: &[u8],
+    rq: &ChannelRequant<'_>,
+    x: &[i8],
+    out: &mut [i8],
+) {
+    let (k, ci, s) = (g.k, g.c, g.stride);
+    let offset = rq.input_offset();
+    // The input zero point: `zero + offset == 0`, so padded positions add nothing.
+    let zero = (-offset).clamp(-128, 127) as i8;
+    let filter_len = k * k * ci;
+    let mut buffer = [0i8; GATHER_PATCH];
+    let patch = &mut buffer[..filter_len];
+    let blocked = co - co % 4;
+    for oy in 0..g.oh {
+        let (y0, y1) = g.rows(oy);
+        for ox in 0..g.ow {
+            let (x0, x1) = g.cols(ox);
+            let kx0 = x0 + g.pad_left - ox * s;
+            let span = (x1 - x0) * ci;
+            if y1 - y0 < k || span < k * ci {
+                patch.fill(zero);
+            }
+            for iy in y0..y1 {
+                let ky = iy + g.pad_top - oy * s;
+                let start = (ky * k + kx0) * ci;
+                patch[start..start + span].copy_from_slice(&x[(iy * g.w + x0) * ci..][..span]);
+            }
+            let o = &mut out[(oy * g.ow + ox) * co..(oy * g.ow + ox + 1) * co];
+            for c in (0..blocked).step_by(4) {
+                let filter = |j: usize| &kernel[(c + j) * filter_len..(c + j + 1) * filter_len];
+                let d = dot_offset_x4(patch, [filter(0), filter(1), filter(2), filter(3)], offset);
+                for (j, d) in d.into_iter().enumerate() {
+                    o[c + j] = rq.apply(c + j, rq.bias(c + j).wrapping_add(d));
+                }
+            }
+            for (c, ov) in o.iter_mut().enumerate().skip(blocked) {
+                let w = &kernel[c * filter_len..(c + 1) * filter_len];
+                *ov = rq.apply(c, rq.bias(c).wrapping_add(dot_offset(patch, w, offset)));
+            }
+        }
+    }
+}
+
+/// [`conv2d`] row span by row span, for filters too large to gather.
+#[inline(always)]
+fn conv2d_rows(
     g: &Window2d,
     co: usize,
     kernel: &[u8],

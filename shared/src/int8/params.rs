@@ -146,6 +146,16 @@ impl<'a> ChannelRequant<'a> {
     /// range.
     #[inline(always)]
     pub fn apply(&self, c: usize, acc: i32) -> i8 {
+        #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
+        return crate::arm_dsp::requant(self, c, acc);
+        #[cfg(not(all(target_arch = "arm", feature = "arm-dsp")))]
+        self.apply_portable(c, acc)
+    }
+
+    /// The portable body of [`ChannelRequant::apply`].
+    #[cfg_attr(all(target_arch = "arm", feature = "arm-dsp"), allow(dead_code))]
+    #[inline(always)]
+    fn apply_portable(&self, c: usize, acc: i32) -> i8 {
         let m = self.multipliers.get(c).unwrap_or(0);
         let s = self.shifts.get(c).map_or(0, |&s| s as i8 as i32);
         let v = multiply_by_quantized_multiplier(acc, m, s).saturating_add(self.output_zero_point);
