@@ -141,9 +141,10 @@ fn embed_blob(manifest: &Path, out: &Path) -> Result<ModelInfo, String> {
             ))
         }
     };
-    if classes > 256 {
+    if classes > 255 {
         return Err(format!(
-            "the model blob {} has {scores} outputs; the serial protocol's class byte holds at most 256",
+            "the model blob {} has {scores} outputs; the serial protocol's class byte holds at most \
+             255 classes (0xFF marks an unlabelled test input)",
             path.display()
         ));
     }

@@ -148,7 +148,8 @@ mod engine {
         let mut scores = [0i8; SCORES];
         let class = match net.run(image, arena) {
             Ok(out) => {
-                scores.copy_from_slice(&out[..SCORES.min(out.len())]);
+                let n = SCORES.min(out.len());
+                scores[..n].copy_from_slice(&out[..n]);
                 net.class_of(out) as u8
             }
             Err(_) => 0,

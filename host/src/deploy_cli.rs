@@ -113,9 +113,11 @@ pub fn run(args: &DeployArgs) -> Result<(), DeployError> {
             "deploy writes the int8 blob the firmware runs; drop --format".into(),
         ));
     }
-    if args.inputs == 0 && args.qemu {
+    if args.inputs == 0 && !args.no_build {
         return Err(DeployError::Usage(
-            "--qemu runs the embedded test images: give --inputs 1 or more".into(),
+            "the firmware classifies its embedded test images at boot (and --qemu compares them \
+             with the host): give --inputs 1 or more"
+                .into(),
         ));
     }
     let q = quantize(&args.quantize)?;
@@ -184,9 +186,17 @@ pub fn run(args: &DeployArgs) -> Result<(), DeployError> {
         100.0 * memory.static_ram as f64 / BOARD_RAM as f64,
     );
     if !args.qemu {
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut vars = format!("TINYCONV_BLOB={}", abs(&written.path).display());
+        if let Some(p) = &build.inputs {
+            vars.push_str(&format!(" TINYCONV_INPUTS={}", abs(p).display()));
+        }
+        if let Some(p) = &build.labels {
+            vars.push_str(&format!(" TINYCONV_INPUT_LABELS={}", abs(p).display()));
+        }
         println!(
-            "flash it: cd {} && cargo run --release (probe-rs)",
-            args.firmware.display()
+            "flash it: cd {} && {vars} cargo run --release (probe-rs)",
+            firmware_dir.display()
         );
         return Ok(());
     }

@@ -21,7 +21,7 @@ use crate::arch_file::{self, ArchFileError};
 use crate::backend::{with_backend, BackendChoice, BackendError, BackendJob};
 use crate::dataset::Dataset;
 use crate::idx::{read_idx, IdxError};
-use crate::layers::{LayerKind, Shape};
+use crate::layers::Shape;
 use crate::model::ModelError;
 use crate::optim::OptimizerChoice;
 use crate::train::FitConfig;
@@ -158,7 +158,7 @@ pub fn fit<B: Backend>(backend: &B, args: &FitArgs) -> Result<(), FitCliError> {
     let arch = arch_file::read(&args.arch)?;
     let model = arch.build(args.seed)?;
     println!("{}", crate::summary::summary(&model, "model"));
-    let data = load_data(args, model.input_shape(), starts_with_rescaling(&model))?;
+    let data = load_data(args, model.input_shape(), model.starts_with_rescaling())?;
     println!(
         "training on {} examples, validating on {}, testing on {}",
         data.train.len(),
@@ -199,13 +199,6 @@ pub fn fit<B: Backend>(backend: &B, args: &FitArgs) -> Result<(), FitCliError> {
     );
     println!("saved the best model to {}", model_dir.display());
     Ok(())
-}
-
-fn starts_with_rescaling(model: &crate::Model) -> bool {
-    matches!(
-        model.layers().first().map(|l| &l.kind),
-        Some(LayerKind::Rescaling(_))
-    )
 }
 
 /// Loads the splits named by `args` for a model taking `input`.

@@ -295,6 +295,15 @@ impl Model {
             .sum()
     }
 
+    /// Whether the first layer is a `Rescaling`: the model then takes raw pixel values (what
+    /// `host fit` feeds and the quantizer folds into the input).
+    pub fn starts_with_rescaling(&self) -> bool {
+        matches!(
+            self.layers.first().map(|l| &l.kind),
+            Some(LayerKind::Rescaling(_))
+        )
+    }
+
     /// The final layer's activation (what the loss is fused with).
     pub fn output_activation(&self) -> Activation {
         self.layers

@@ -59,6 +59,20 @@ macro_rules! conv_exact_case {
 
 conv_exact_case!(conv_i8_exact_valid, Valid, false, 7, 6, 3, 4, 3, 1, 5, 4);
 conv_exact_case!(conv_i8_exact_same_s2, Same, true, 7, 6, 3, 4, 3, 2, 4, 3);
+// A filter of 3 x 3 x 120 = 1,080 values, past kernels::GATHER_PATCH: the row-span path.
+conv_exact_case!(
+    conv_i8_exact_large_filter,
+    Same,
+    true,
+    5,
+    4,
+    120,
+    5,
+    3,
+    1,
+    5,
+    4
+);
 conv_exact_case!(
     conv_i8_exact_same_even_k,
     Same,

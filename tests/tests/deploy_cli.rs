@@ -96,10 +96,9 @@ fn deploy_builds_runs_and_matches_the_host() {
     // Keras's parameter count for them.
     assert_eq!(report.layers.len(), 8);
     assert_eq!(report.params, 23_617);
-    let arena = shared::int8::interpreter::Interpreter::from_blob(&blob)
-        .unwrap()
-        .arena_len();
-    assert_eq!(report.arena_bytes, arena);
+    // The largest input + output of a layer, by hand: conv2d_1 reads 32×32×16 and writes
+    // 16×16×32 bytes.
+    assert_eq!(report.arena_bytes, 32 * 32 * 16 + 16 * 16 * 32);
     assert!(out.join("model_int8.json").is_file(), "the manifest");
     if qemu.is_none() {
         return;

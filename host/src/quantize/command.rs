@@ -61,9 +61,9 @@ pub struct QuantizeArgs {
     /// the calibration min/max.
     #[arg(long)]
     pub percentile: Option<f64>,
-    /// What the model's input was the 8-bit pixel multiplied by in training: `1/255` (as
-    /// `host fit` feeds IDX data) unless the model starts with Rescaling (then 1, as an image
-    /// folder feeds it).
+    /// What the model's input was the 8-bit pixel multiplied by in training, as `host fit`
+    /// feeds it by default: 1 with --images (an image folder's raw 0..255 values) or when the
+    /// model starts with Rescaling, else `1/255` (IDX data).
     #[arg(long)]
     pub input_scale: Option<f32>,
     /// Calibration and test images.
@@ -116,7 +116,12 @@ pub fn run(args: &QuantizeArgs) -> Result<(), QuantizeError> {
 /// quantize`'s work, reused by `host deploy`.
 pub fn quantize(args: &QuantizeArgs) -> Result<Quantized, QuantizeError> {
     let model = load_model(&args.model)?;
-    let net = from_model(&model, args.input_scale)?;
+    // As `host fit` feeds them: an image folder's raw 0..255 values, IDX data / 255 unless
+    // the model starts with Rescaling (from_model's default).
+    let input_scale = args
+        .input_scale
+        .or_else(|| args.data.images.is_some().then_some(1.0));
+    let net = from_model(&model, input_scale)?;
     let mut data = args.data.load(net.input)?;
     let per = net.input.len();
     let formats = args.format.formats();

@@ -82,11 +82,11 @@ fn blob_padding(p: Padding) -> BlobPadding {
 /// training; `None` is `host fit`'s default: 1 when the model starts with `Rescaling`, else
 /// `1 / 255`.
 pub fn from_model(model: &Model, input_scale: Option<f32>) -> Result<FloatNetwork, QuantizeError> {
-    let rescales = model
-        .layers()
-        .iter()
-        .any(|l| matches!(l.kind, LayerKind::Rescaling(_)));
-    let host_scale = input_scale.unwrap_or(if rescales { 1.0 } else { 1.0 / 255.0 });
+    let host_scale = input_scale.unwrap_or(if model.starts_with_rescaling() {
+        1.0
+    } else {
+        1.0 / 255.0
+    });
     if !(host_scale.is_finite() && host_scale > 0.0) {
         return Err(QuantizeError::Architecture {
             reason: format!("input scale {host_scale} must be finite and positive"),
@@ -158,10 +158,7 @@ pub fn from_model(model: &Model, input_scale: Option<f32>) -> Result<FloatNetwor
                 ))
             }
             LayerKind::Rescaling(r) => {
-                let first = model.layers()[..i]
-                    .iter()
-                    .all(|l| matches!(l.kind, LayerKind::Dropout(_)));
-                if !first {
+                if i != 0 {
                     return Err(unsupported(
                         "only a first-layer Rescaling folds into the input quantization".into(),
                     ));

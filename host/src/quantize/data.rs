@@ -35,9 +35,11 @@ impl PixelSet {
         self.labels.is_empty()
     }
 
-    /// The first `n` images (all of them when `n` is larger).
+    /// The first `n` images of `per` pixels (all of them when `n` is larger).
     pub fn first(&self, n: usize, per: usize) -> PixelSet {
-        let n = n.min(self.len());
+        let n = n
+            .min(self.len())
+            .min(self.pixels.len().checked_div(per).unwrap_or(0));
         PixelSet {
             pixels: self.pixels[..n * per].to_vec(),
             labels: self.labels[..n].to_vec(),
@@ -98,13 +100,6 @@ impl DataArgs {
             });
         }
         let dir = data_dir::resolve(self.data_dir.clone());
-        if !self.offline {
-            let mirrors: Vec<String> = mnist::DEFAULT_MIRRORS
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            mnist::ensure_downloaded(&dir, &mirrors, true)?;
-        }
         if input != shared::mnist::MNIST_INPUT {
             return Err(QuantizeError::Input {
                 path: dir,
@@ -114,6 +109,13 @@ impl DataArgs {
                     input.h, input.w, input.c
                 ),
             });
+        }
+        if !self.offline {
+            let mirrors: Vec<String> = mnist::DEFAULT_MIRRORS
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            mnist::ensure_downloaded(&dir, &mirrors, true)?;
         }
         let data = mnist::load(&dir)?;
         let set = |s: &mnist::MnistSplit| PixelSet {
@@ -184,7 +186,7 @@ pub fn folder(dir: &Path, input: Shape) -> Result<PixelData, QuantizeError> {
             ),
         ));
     }
-    let load = |name: &str| -> Result<PixelSet, QuantizeError> {
+    let load = |name: &str| -> Result<(Vec<String>, PixelSet), QuantizeError> {
         let path = dir.join(name);
         let split = load_split(&path, (input.h as usize, input.w as usize), false)
             .map_err(|e| input_err(&path, e.to_string()))?;
@@ -193,16 +195,22 @@ pub fn folder(dir: &Path, input: Shape) -> Result<PixelData, QuantizeError> {
         } else {
             split.data.images
         };
-        Ok(PixelSet {
+        let set = PixelSet {
             pixels: values
                 .iter()
                 .map(|&v| v.round().clamp(0.0, 255.0) as u8)
                 .collect(),
             labels: split.data.labels,
-        })
+        };
+        Ok((split.class_names, set))
     };
-    Ok(PixelData {
-        train: load("train")?,
-        test: load("test")?,
-    })
+    let (train_classes, train) = load("train")?;
+    let (test_classes, test) = load("test")?;
+    if test_classes != train_classes {
+        return Err(input_err(
+            &dir.join("test"),
+            format!("classes {test_classes:?} differ from the training classes {train_classes:?}"),
+        ));
+    }
+    Ok(PixelData { train, test })
 }

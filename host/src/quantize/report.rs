@@ -268,7 +268,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "device: flash {} bytes (blob), RAM {} bytes ({} activation arena + network view), {}",
+            "device: flash {} bytes (blob), RAM {} bytes ({} activation arena + network view as laid out on this host), {}",
             self.flash_bytes,
             self.ram_bytes,
             self.arena_bytes,

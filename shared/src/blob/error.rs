@@ -21,7 +21,9 @@ pub enum BlobError {
         found: [u8; 4],
     },
     /// The blob has another format version.
-    #[error("blob format version {found} is not supported (this build reads {supported})")]
+    #[error(
+        "blob format version {found} is not supported (this build reads versions 1 to {supported})"
+    )]
     UnsupportedVersion {
         /// Version in the blob.
         found: u16,

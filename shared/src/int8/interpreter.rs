@@ -450,7 +450,8 @@ impl<'a, const L: usize> Interpreter<'a, L> {
         apply_lut(&self.input_lut, pixels, out);
     }
 
-    /// Runs the model on 8-bit pixels (HWC, real value `p / 255`) and returns the int8 output
+    /// Runs the model on 8-bit pixels (HWC; real value as [`Interpreter::pixels`] says) and returns
+    /// the int8 output
     /// of the last layer (a slice of `arena`).
     pub fn run<'b>(&self, pixels: &[u8], arena: &'b mut [i8]) -> Result<&'b [i8], RunError> {
         self.run_observed(pixels, arena, |_, _| {})
