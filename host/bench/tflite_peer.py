@@ -15,7 +15,7 @@ the test accuracies. tinyconv's exact values are read from its blob (not the rou
     target/release/host fit --arch /tmp/tflite_peer/arch.json $I --epochs 1 \\
       --output /tmp/tflite_peer/run
     target/release/host quantize --model /tmp/tflite_peer/run/model $I --calibration 1000 \\
-      --output /tmp/tflite_peer/tc/
+      --output /tmp/tflite_peer/tc/ --predictions
     python3 host/bench/tflite_peer.py
 
 TFLite runs with int8 input and output (inference_input_type/output = tf.int8); the input is
@@ -228,12 +228,14 @@ def main():
     print(f"\nTFLite input codes == pixel - 128 for every test pixel: "
           f"{np.array_equal(q_test.astype(np.int16), test.astype(np.int16) - 128)}")
     sm_pred, lg_pred = np.empty(len(test), np.int64), np.empty(len(test), np.int64)
+    logits = np.empty((len(test), 10), np.int8)
     out_index = it.get_output_details()[0]["index"]
     for i in range(len(test)):
         it.set_tensor(inp["index"], q_test[i:i + 1])
         it.invoke()
         sm_pred[i] = it.get_tensor(out_index).argmax()
-        lg_pred[i] = it.get_tensor(logits_index).argmax()
+        logits[i] = it.get_tensor(logits_index).reshape(-1)
+        lg_pred[i] = logits[i].argmax()
     acc = lambda p: 100.0 * np.mean(p == labels)
     print(f"\naccuracy on {len(test)} test images:")
     print(f"  float, Keras (tinyconv's weights)    {acc(float_pred):.2f} %")
@@ -245,6 +247,21 @@ def main():
           f"  (top-1 agreement with Keras float {100 * np.mean(lg_pred == float_pred):.2f} %)")
     print(f"  int8, TFLite (argmax int8 softmax)   {acc(sm_pred):.2f} %"
           f"  (top-1 agreement with Keras float {100 * np.mean(sm_pred == float_pred):.2f} %)")
+
+    # Image by image, from `host quantize --predictions` (tc/model_int8_predictions.csv).
+    csv = os.path.join(args.dir, "tc/model_int8_predictions.csv")
+    if os.path.exists(csv):
+        rows = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.int64)
+        tc_class, tc_logits = rows[:, 2], rows[:, 3:].astype(np.int8)
+        n = min(len(rows), len(test))
+        diff = np.abs(tc_logits[:n].astype(np.int16) - logits[:n].astype(np.int16))
+        print(f"\nimage by image ({n} test images, tinyconv's int8 interpreter vs TFLite):")
+        print(f"  same class (argmax of int8 logits)   {np.sum(tc_class[:n] == lg_pred[:n])}")
+        print(f"  all 10 int8 logits equal             {np.sum(diff.max(axis=1) == 0)}")
+        print(f"  largest logit difference (codes)     {diff.max()}  "
+              f"(logits differing: {np.sum(diff > 0)} of {diff.size})")
+    else:
+        print(f"\n(no {csv}: rerun `host quantize` with --predictions for the image-by-image check)")
 
 
 if __name__ == "__main__":

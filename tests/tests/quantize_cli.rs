@@ -96,3 +96,45 @@ fn export_alias_writes_a_named_file_and_bad_paths_fail() {
     .unwrap_err();
     assert!(err.to_string().contains("no-such-model"), "{err}");
 }
+
+#[test]
+fn predictions_csv_lists_every_test_image_as_the_interpreter_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("model");
+    host::save::save(&host::zoo::mnist_convnet().build(2).unwrap(), &model_dir).unwrap();
+    let out = dir.path().join("blobs");
+    let data = data_dir();
+    quantize(&[
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--calibration",
+        "16",
+        "--test-limit",
+        "25",
+        "--predictions",
+        "--offline",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ])
+    .unwrap();
+    let csv = std::fs::read_to_string(out.join("mnist_int8_predictions.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 26, "header + 25 images");
+    assert!(lines[0].starts_with("index,label,class,score0,") && lines[0].ends_with("score9"));
+    let blob = std::fs::read(out.join("mnist_int8.blob")).unwrap();
+    let net = MnistInt8::from_blob(&blob).unwrap();
+    let mut scratch = Box::new(shared::mnist::MnistScratchI8::new());
+    let test = quantize_harness::mnist();
+    for (i, line) in lines[1..].iter().enumerate() {
+        let f: Vec<i32> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        let image: &[u8; 784] = test.test.images[i * 784..(i + 1) * 784].try_into().unwrap();
+        let p = net.predict(image, &mut scratch);
+        assert_eq!(f[0], i as i32);
+        assert_eq!(f[1], i32::from(test.test.labels[i]));
+        assert_eq!(f[2], i32::from(p.digit), "image {i}");
+        let scores: Vec<i32> = p.scores.iter().map(|&s| i32::from(s)).collect();
+        assert_eq!(&f[3..], &scores[..], "image {i}");
+    }
+}

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
+use crate::atomic::write_atomic;
 use crate::model::Model;
 use crate::quantize::convert::{from_model, is_mnist, FloatNetwork};
 use crate::quantize::data::{DataArgs, PixelData, PixelSet};
-use crate::quantize::evaluate::{agreement, predict_blob, predict_float};
+use crate::quantize::evaluate::{agreement, int8_outputs, predict_blob, predict_float};
 use crate::quantize::manifest::{blob_path_named, write, Accuracy, Manifest};
 use crate::quantize::{
     calibrate, export_network, load_model, Export, ExportFormat, QuantizeError, RangeMethod,
@@ -75,6 +76,10 @@ pub struct QuantizeArgs {
     /// Skip the test-set evaluation.
     #[arg(long)]
     pub no_evaluate: bool,
+    /// Also write `<blob>_predictions.csv` beside the int8 blob: per test image its label, the
+    /// int8 class and the int8 scores (for side-by-side comparisons with other tools).
+    #[arg(long)]
+    pub predictions: bool,
 }
 
 fn pct(x: f64) -> String {
@@ -157,7 +162,20 @@ pub fn quantize(args: &QuantizeArgs) -> Result<Quantized, QuantizeError> {
             accuracy.clone(),
         );
         write(&path, &e.blob, &manifest)?;
-        println!("wrote {} ({} bytes)\n", path.display(), e.blob.len());
+        println!("wrote {} ({} bytes)", path.display(), e.blob.len());
+        if args.predictions && e.format == ExportFormat::Int8 {
+            let csv = predictions_csv(&e.blob, &data.test)?;
+            let csv_path = PathBuf::from(format!(
+                "{}_predictions.csv",
+                path.with_extension("").display()
+            ));
+            write_atomic(&csv_path, csv.as_bytes()).map_err(|source| QuantizeError::Io {
+                path: csv_path.clone(),
+                source,
+            })?;
+            println!("wrote {}", csv_path.display());
+        }
+        println!();
         written.push(Written {
             export: e,
             path,
@@ -210,6 +228,25 @@ fn evaluate(
         pct(a.agreement_with_float)
     );
     Ok(Some(a))
+}
+
+/// `index,label,class,score0,...` for every test image, through the int8 interpreter.
+fn predictions_csv(blob: &[u8], test: &PixelSet) -> Result<String, QuantizeError> {
+    let net = shared::int8::interpreter::Interpreter::from_blob(blob)?;
+    let outputs = int8_outputs(blob, &test.pixels)?;
+    let mut csv = String::from("index,label,class");
+    for i in 0..net.output_len() {
+        csv.push_str(&format!(",score{i}"));
+    }
+    csv.push('\n');
+    for (i, (out, label)) in outputs.iter().zip(&test.labels).enumerate() {
+        csv.push_str(&format!("{i},{label},{}", net.class_of(out)));
+        for s in out {
+            csv.push_str(&format!(",{s}"));
+        }
+        csv.push('\n');
+    }
+    Ok(csv)
 }
 
 fn file_name(path: &Path) -> String {

@@ -90,6 +90,24 @@ pub fn predict_blob(blob: &[u8], pixels: &[u8]) -> Result<Vec<u32>, QuantizeErro
     Ok(classes.concat())
 }
 
+/// The int8 output (the last layer's scores) of an int8 blob for every image, through
+/// [`Interpreter`]: what the device answers, image by image.
+pub fn int8_outputs(blob: &[u8], pixels: &[u8]) -> Result<Vec<Vec<i8>>, QuantizeError> {
+    let net = Interpreter::from_blob(blob)?;
+    let per = net.input_len();
+    check_images("test images", pixels, per)?;
+    let outs: Vec<Vec<Vec<i8>>> = pixels
+        .par_chunks(per * CHUNK)
+        .map(|c| {
+            let mut arena = vec![0i8; net.arena_len()];
+            c.chunks_exact(per)
+                .map(|img| Ok(net.run(img, &mut arena)?.to_vec()))
+                .collect::<Result<Vec<_>, RunError>>()
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(outs.concat())
+}
+
 /// The class the float `model` predicts for every image (the model's input is the pixel times
 /// `input_scale`, as in training), on the host's CPU backend: the reference the exported blobs
 /// are compared with. A one-unit sigmoid output is class 1 above 0.5.
