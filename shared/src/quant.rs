@@ -257,19 +257,99 @@ impl PixelScaling {
     }
 }
 
-/// Quantizes an 8-bit pixel `p` (real value `p / 255`) to int8, computed in f64:
-/// `clamp(round(p / (255 * scale)) + zero_point, -128, 127)`. This is the network input
-/// quantization of the MNIST models (built once as a 256-entry table at load time).
+/// Quantizes an 8-bit pixel `p` (real value `p / 255`) to int8:
+/// `clamp(round(p / (255 * scale)) + zero_point, -128, 127)`, rounding half away from zero.
+/// This is the network input quantization of the MNIST models (built once as a 256-entry
+/// table at load time).
+///
+/// Computed exactly in integers ([`round_ratio`]), which gives the same code as the f64
+/// computation `round(p as f64 / (255.0 * scale as f64))` for every pixel, zero point and
+/// positive finite scale (the f64 quotient never lands on the other side of a half-integer;
+/// `shared/tests/quant.rs` checks millions of scales), without linking soft-float f64 on the
+/// device. A scale that is not positive and finite gives the zero point.
 pub fn quantize_pixel(p: u8, scale: f32, zero_point: i32) -> i8 {
-    let r = libm::round(p as f64 / (255.0 * scale as f64));
-    ((r as i32).saturating_add(zero_point)).clamp(QMIN, QMAX) as i8
+    let r = match mantissa(scale) {
+        Some((m, e)) if scale > 0.0 => round_ratio(u64::from(p), 0, 255 * m, e),
+        _ => 0,
+    };
+    r.saturating_add(zero_point).clamp(QMIN, QMAX) as i8
 }
 
-/// Quantizes the real value `x` to int8 with `q`, computed in f64:
-/// `clamp(round(x / scale) + zero_point, -128, 127)`.
+/// Quantizes the real value `x` to int8 with `q`:
+/// `clamp(round(x / scale) + zero_point, -128, 127)`, rounding half away from zero, exactly
+/// (as [`quantize_pixel`]: equal to the f64 computation for every finite `x` and positive
+/// finite scale). A non-finite `x` or a scale that is not positive and finite gives the zero
+/// point.
 pub fn quantize_real(x: f32, q: QuantParams) -> i8 {
-    let r = libm::round(x as f64 / q.scale as f64);
-    ((r as i32).saturating_add(q.zero_point)).clamp(QMIN, QMAX) as i8
+    let r = match (mantissa(x.abs()), mantissa(q.scale)) {
+        (Some((xm, xe)), Some((sm, se))) if q.scale > 0.0 => {
+            let r = round_ratio(xm, xe, sm, se);
+            if x < 0.0 {
+                -r
+            } else {
+                r
+            }
+        }
+        _ => 0,
+    };
+    r.saturating_add(q.zero_point).clamp(QMIN, QMAX) as i8
+}
+
+/// `x = m * 2^e` with an integer `m < 2^24` (subnormals included), for finite `x`.
+fn mantissa(x: f32) -> Option<(u64, i32)> {
+    if !x.is_finite() {
+        return None;
+    }
+    let bits = x.to_bits() & 0x7fff_ffff;
+    let exp = (bits >> 23) as i32;
+    let frac = u64::from(bits & 0x007f_ffff);
+    Some(if exp == 0 {
+        (frac, -149)
+    } else {
+        (frac | 1 << 23, exp - 150)
+    })
+}
+
+/// Beyond this magnitude a rounded ratio saturates: with any zero point the int8 code is
+/// then -128 or 127 anyway.
+const RATIO_CAP: i32 = 1 << 20;
+
+/// `round(nm * 2^ne / (dm * 2^de))`, half away from zero, for `nm < 2^24` and `dm < 2^32`,
+/// saturated at [`RATIO_CAP`]; exact, in u64 (`0` when `nm` or `dm` is 0).
+fn round_ratio(nm: u64, ne: i32, dm: u64, de: i32) -> i32 {
+    if nm == 0 || dm == 0 {
+        return 0;
+    }
+    let sh = ne - de;
+    let (num, den) = if sh >= 0 {
+        // nm * 2^sh / dm >= 2^(sh - 32): from sh = 41 on it is at least 512 (saturated).
+        if sh > 40 {
+            return RATIO_CAP;
+        }
+        (nm << sh, dm) // < 2^64
+    } else {
+        // nm / (dm * 2^k) < 2^24 / 2^k: from k = 32 on it is below 1/2.
+        let k = -sh;
+        if k >= 32 {
+            return 0;
+        }
+        (nm, dm << k) // < 2^63
+    };
+    // Quotients of 2^20 and more saturate; below, long division by shifts and compares (no
+    // 64-bit division routine on the device): the quotient then has at most 24 bits.
+    if den < 1 << 40 && num >= den << 20 {
+        return RATIO_CAP;
+    }
+    let (mut q, mut rem) = (0u64, num);
+    for bit in (0..24).rev() {
+        if rem >> bit >= den {
+            rem -= den << bit;
+            q |= 1 << bit;
+        }
+    }
+    // Half away from zero: up when 2 * rem >= den.
+    let r = q + u64::from(rem >= den - rem);
+    r.min(RATIO_CAP as u64) as i32
 }
 
 /// The int8 input code of every 8-bit pixel value: the table a network quantizes its input

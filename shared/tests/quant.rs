@@ -5,8 +5,8 @@ mod common;
 use proptest::prelude::*;
 use shared::quant::{
     choose_quant_params, dequantize, frexp, multiply_by_quantized_multiplier, quantize,
-    quantize_bias, quantize_multiplier, quantize_pixel, quantize_symmetric, rounding_divide_by_pot,
-    saturating_rounding_doubling_high_mul, symmetric_scale, QuantError,
+    quantize_bias, quantize_multiplier, quantize_pixel, quantize_real, quantize_symmetric,
+    rounding_divide_by_pot, saturating_rounding_doubling_high_mul, symmetric_scale, QuantError,
 };
 
 proptest! {
@@ -198,4 +198,91 @@ fn choose_quant_params_edge_cases() {
     assert!(p.zero_point == 0 || p.zero_point == -1, "{}", p.zero_point);
     assert_eq!(quantize_pixel(0, 1.0 / 255.0, -128), -128);
     assert_eq!(quantize_pixel(255, 1.0 / 255.0, -128), 127);
+}
+
+/// The f64 computation the integer `quantize_pixel` / `quantize_real` replace.
+fn f64_code(ratio: f64, zero_point: i32) -> i8 {
+    ((ratio.round() as i32).saturating_add(zero_point)).clamp(-128, 127) as i8
+}
+
+/// splitmix64: deterministic pseudo-random bits.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A positive finite f32: half of them log-uniform over the scales quantizers produce
+/// (2^-40..2^8), half any positive finite bit pattern (subnormals included).
+fn scale(state: &mut u64) -> f32 {
+    let bits = next(state);
+    let s = if bits & 1 == 0 {
+        2f32.powf(-40.0 + 48.0 * ((bits >> 11) as f32 / (1u64 << 53) as f32))
+    } else {
+        f32::from_bits((bits >> 32) as u32 & 0x7f7f_ffff)
+    };
+    if s > 0.0 && s.is_finite() {
+        s
+    } else {
+        f32::MIN_POSITIVE
+    }
+}
+
+#[test]
+fn integer_pixel_quantization_equals_f64_for_every_pixel_and_many_scales() {
+    let mut state = 1;
+    for _ in 0..100_000 {
+        let s = scale(&mut state);
+        for p in 0..=255u8 {
+            let ratio = p as f64 / (255.0 * s as f64);
+            for zp in [-128, -3, 0, 127] {
+                assert_eq!(
+                    quantize_pixel(p, s, zp),
+                    f64_code(ratio, zp),
+                    "p {p} scale {s:e} ({:#x}) zp {zp}",
+                    s.to_bits()
+                );
+            }
+        }
+    }
+    // Exact half-integers round away from zero: 1 / (255 * (2 / 255)) = 0.5 -> 1.
+    let s = 1.0 / 255.0 * 2.0;
+    assert_eq!(
+        quantize_pixel(1, s, 0),
+        f64_code(1.0 / (255.0 * s as f64), 0)
+    );
+    // Invalid scales give the zero point.
+    for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        assert_eq!(quantize_pixel(200, bad, 5), 5);
+    }
+}
+
+#[test]
+fn integer_real_quantization_equals_f64() {
+    let mut state = 7;
+    for i in 0..2_000_000 {
+        let s = scale(&mut state);
+        let bits = next(&mut state);
+        // Values near the quantization grid (k/2 * s, where ties live) and arbitrary ones.
+        let x = match i % 3 {
+            0 => ((bits % 1024) as f32 - 512.0) * 0.5 * s,
+            1 => ((bits % 100_000) as f32 - 50_000.0) * 0.01 * s,
+            _ => f32::from_bits((bits >> 32) as u32 & 0xff7f_ffff),
+        };
+        if !x.is_finite() {
+            continue;
+        }
+        let zp = (bits % 256) as i32 - 128;
+        let q = shared::quant::QuantParams {
+            scale: s,
+            zero_point: zp,
+        };
+        assert_eq!(
+            quantize_real(x, q),
+            f64_code(x as f64 / s as f64, zp),
+            "x {x:e} scale {s:e} zp {zp}"
+        );
+    }
 }
