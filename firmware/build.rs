@@ -23,7 +23,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use shared::blob::Activation;
 use shared::int8::interpreter::Interpreter;
 use shared::mnist::MnistInt8;
 
@@ -112,13 +111,10 @@ fn embed_blob(manifest: &Path, out: &Path) -> Result<ModelInfo, String> {
             if MnistInt8::from_blob(&bytes).is_ok() {
                 println!("cargo::rustc-cfg=model_mnist");
             }
-            let scores = net.output_len();
-            let sigmoid = net.output_activation() == Activation::Sigmoid;
-            let classes = if sigmoid && scores == 1 { 2 } else { scores };
             (
                 net.input_shape(),
-                scores,
-                classes,
+                net.output_len(),
+                net.class_count(),
                 net.arena_len(),
                 net.layer_count(),
             )

@@ -77,11 +77,7 @@ pub fn run() -> ! {
         model::ARENA_LEN,
         model::REQUEST_LEN,
         RESPONSE_LEN,
-        if cfg!(model_mnist) {
-            "mnist"
-        } else {
-            "interpreter"
-        }
+        model::ENGINE
     );
 
     classify_inputs(classifier);

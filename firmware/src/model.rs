@@ -15,6 +15,14 @@ mod consts {
 }
 pub use consts::{ARENA_LEN, INPUT_LEN, INPUT_SHAPE, LAYERS, SCORES};
 
+/// Which inference code runs the blob: `mnist` (shared's const-generic MNIST path) or
+/// `interpreter`.
+pub const ENGINE: &str = if cfg!(model_mnist) {
+    "mnist"
+} else {
+    "interpreter"
+};
+
 /// Length of a request frame for this model.
 pub const REQUEST_LEN: usize = request_len(INPUT_LEN);
 /// Length of a response frame for this model.

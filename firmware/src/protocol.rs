@@ -18,8 +18,8 @@
 //! the index of the largest one (the first on ties), or for a one-unit sigmoid output 1 when
 //! the logit is positive. The device answers each request with
 //! exactly one response or error frame. Bytes that arrive while it waits for a request magic
-//! are skipped, so a host resynchronises by waiting longer than one inference (~60 ms for MNIST
-//! at 100 MHz) and
+//! are skipped, so a host resynchronises by waiting longer than one inference (the board's
+//! defmt log gives its cycle count) and
 //! sending a fresh request.
 //!
 //! This module has no dependencies beyond `core`, so host code can include it as-is.

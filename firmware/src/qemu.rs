@@ -97,11 +97,7 @@ fn classify_inputs() -> bool {
         model::ARENA_LEN,
         model::REQUEST_LEN,
         RESPONSE_LEN,
-        if cfg!(model_mnist) {
-            "mnist"
-        } else {
-            "interpreter"
-        }
+        model::ENGINE
     );
     let classifier = match Classifier::load() {
         Ok(c) => c,

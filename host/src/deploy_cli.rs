@@ -141,7 +141,9 @@ pub fn run(args: &DeployArgs) -> Result<(), DeployError> {
     let inputs_path = PathBuf::from(format!("{}_inputs.bin", stem.display()));
     let labels_path = PathBuf::from(format!("{}_labels.bin", stem.display()));
     write_bytes(&inputs_path, &test.pixels)?;
-    let classes = class_count(&written.export.blob)?;
+    let classes = Interpreter::from_blob(&written.export.blob)
+        .map_err(QuantizeError::Blob)?
+        .class_count();
     let labels: Option<Vec<u8>> = test
         .labels
         .iter()
@@ -215,17 +217,6 @@ pub fn run(args: &DeployArgs) -> Result<(), DeployError> {
     let qemu_path = written.path.with_extension("qemu.json");
     write_json(&qemu_path, &report)?;
     Ok(())
-}
-
-/// Distinct classes of the blob's output (2 for a one-unit sigmoid).
-fn class_count(blob: &[u8]) -> Result<usize, DeployError> {
-    let net = Interpreter::from_blob(blob).map_err(QuantizeError::Blob)?;
-    let sigmoid = net.output_activation() == shared::blob::Activation::Sigmoid;
-    Ok(if sigmoid && net.output_len() == 1 {
-        2
-    } else {
-        net.output_len()
-    })
 }
 
 fn run_on_qemu(

@@ -265,7 +265,7 @@ impl PixelScaling {
 /// Computed exactly in integers ([`round_ratio`]), which gives the same code as the f64
 /// computation `round(p as f64 / (255.0 * scale as f64))` for every pixel, zero point and
 /// positive finite scale (the f64 quotient never lands on the other side of a half-integer;
-/// `shared/tests/quant.rs` checks millions of scales), without linking soft-float f64 on the
+/// `shared/tests/quant.rs` checks every pixel at 100,000 scales), without linking soft-float f64 on the
 /// device. A scale that is not positive and finite gives the zero point.
 pub fn quantize_pixel(p: u8, scale: f32, zero_point: i32) -> i8 {
     let r = match mantissa(scale) {

@@ -5,6 +5,7 @@
 //! errors: a float format, a non-MNIST model without its data.
 
 mod firmware_harness;
+mod quantize_harness;
 
 use std::path::{Path, PathBuf};
 
@@ -13,13 +14,7 @@ use host::cli::{run, Cli, CliError};
 use host::deploy_cli::QemuReport;
 use host::quantize::Report;
 use host::vision::{make_subset, SubsetSpec};
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("TINYCONV_DATA_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
+use quantize_harness::data_dir;
 
 fn host(args: &[&str]) -> Result<(), CliError> {
     let mut argv = vec!["host"];

@@ -9,8 +9,7 @@
 //! `cargo test -p tinyconv-tests --test firmware_second_model -- --nocapture`
 
 mod firmware_harness;
-
-use std::path::{Path, PathBuf};
+mod quantize_harness;
 
 use firmware_harness::{elf_memory, run_blob_on_qemu};
 use host::dataset::Dataset;
@@ -24,18 +23,12 @@ use host::quantize::{calibrate, convert, export, ExportFormat, RangeMethod};
 use host::sequential::Sequential;
 use host::train::FitConfig;
 use host::vision::{make_subset, SubsetSpec};
+use quantize_harness::data_dir;
 use shared::blob::{Activation, Blob, PixelScaling};
 use shared::int8::interpreter::Interpreter;
 
 /// Test images embedded in the firmware.
 const INPUTS: usize = 8;
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("TINYCONV_DATA_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
 
 fn model() -> Sequential {
     Sequential::new(Shape::image(32, 32, 3))

@@ -233,7 +233,7 @@ fn evaluate(
 /// `index,label,class,score0,...` for every test image, through the int8 interpreter.
 fn predictions_csv(blob: &[u8], test: &PixelSet) -> Result<String, QuantizeError> {
     let net = shared::int8::interpreter::Interpreter::from_blob(blob)?;
-    let outputs = int8_outputs(blob, &test.pixels)?;
+    let outputs = int8_outputs(&net, &test.pixels)?;
     let mut csv = String::from("index,label,class");
     for i in 0..net.output_len() {
         csv.push_str(&format!(",score{i}"));

@@ -43,15 +43,8 @@ pub fn predict_blob(blob: &[u8], pixels: &[u8]) -> Result<Vec<u32>, QuantizeErro
     let classes: Vec<Vec<u32>> = match decoded.format() {
         WeightFormat::Int8 => {
             let net = Interpreter::from_decoded(&decoded)?;
-            pixels
-                .par_chunks(per * CHUNK)
-                .map(|c| {
-                    let mut arena = vec![0i8; net.arena_len()];
-                    c.chunks_exact(per)
-                        .map(|img| Ok(net.class_of(net.run(img, &mut arena)?) as u32))
-                        .collect::<Result<Vec<u32>, RunError>>()
-                })
-                .collect::<Result<_, _>>()?
+            let outputs = int8_outputs(&net, pixels)?;
+            vec![outputs.iter().map(|o| net.class_of(o) as u32).collect()]
         }
         format => {
             let net = match (
@@ -90,10 +83,9 @@ pub fn predict_blob(blob: &[u8], pixels: &[u8]) -> Result<Vec<u32>, QuantizeErro
     Ok(classes.concat())
 }
 
-/// The int8 output (the last layer's scores) of an int8 blob for every image, through
-/// [`Interpreter`]: what the device answers, image by image.
-pub fn int8_outputs(blob: &[u8], pixels: &[u8]) -> Result<Vec<Vec<i8>>, QuantizeError> {
-    let net = Interpreter::from_blob(blob)?;
+/// The int8 output (the last layer's scores) of `net` for every image: what the device
+/// answers, image by image. Runs on all cores.
+pub fn int8_outputs(net: &Interpreter<'_>, pixels: &[u8]) -> Result<Vec<Vec<i8>>, QuantizeError> {
     let per = net.input_len();
     check_images("test images", pixels, per)?;
     let outs: Vec<Vec<Vec<i8>>> = pixels

@@ -419,6 +419,17 @@ impl<'a, const L: usize> Interpreter<'a, L> {
         self.output_activation
     }
 
+    /// Number of classes [`Interpreter::class_of`] answers: the output length, or 2 for a
+    /// one-unit sigmoid output.
+    pub fn class_count(&self) -> usize {
+        let n = self.output_len();
+        if n == 1 && self.output_activation == Activation::Sigmoid {
+            2
+        } else {
+            n
+        }
+    }
+
     /// The class of an output (from [`Interpreter::run`]): the first index of the largest
     /// score, or for a one-unit sigmoid output 1 when the logit is positive (above the output
     /// zero point), else 0.
