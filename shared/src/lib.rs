@@ -84,6 +84,7 @@ pub mod layers;
 pub mod layout;
 pub mod mnist;
 pub mod padding;
+mod plan;
 pub mod quant;
 pub mod tensor;
 pub mod weights;

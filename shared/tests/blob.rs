@@ -243,7 +243,7 @@ fn version_1_blobs_decode_as_pixel_over_255() {
     assert!(
         matches!(
             Blob::decode(&as_v2),
-            Err(BlobError::Postcard(_) | BlobError::TrailingBytes { .. })
+            Err(BlobError::Malformed { .. } | BlobError::TrailingBytes { .. })
         ),
         "{:?}",
         Blob::decode(&as_v2)

@@ -70,14 +70,15 @@ fn ram_constants() {
     assert_eq!((ARENA_A, ARENA_B), (5408, 21632));
     assert_eq!(MNIST_INT8_SCRATCH_BYTES, 27_040);
     assert_eq!(MNIST_F32_SCRATCH_BYTES, 108_160);
-    // Arena plus the network view (slices into the blob, 256-byte input table for int8).
+    // Arena plus the network view (slices into the blob; int8 adds a 256-byte input table).
     let view8 = std::mem::size_of::<MnistInt8<'static>>();
     let view32 = std::mem::size_of::<MnistF32<'static>>();
     eprintln!("int8 RAM {MNIST_INT8_RAM_BYTES} (view {view8}), f32 RAM {MNIST_F32_RAM_BYTES} (view {view32})");
     assert_eq!(MNIST_INT8_RAM_BYTES, MNIST_INT8_SCRATCH_BYTES + view8);
     assert_eq!(MNIST_F32_RAM_BYTES, MNIST_F32_SCRATCH_BYTES + view32);
     assert!((256..1024).contains(&view8), "{view8}");
-    assert!(view32 < 512, "{view32}");
+    // The float interpreter's plan of seven layers (window geometry and weight views each).
+    assert!(view32 < 1024, "{view32}");
 }
 
 #[test]

@@ -151,7 +151,7 @@ pub fn quantize(args: &QuantizeArgs) -> Result<Quantized, QuantizeError> {
         println!("{}", e.report);
         let accuracy = match &float_pred {
             None => None,
-            Some(fp) => evaluate(&e, &data.test, fp)?,
+            Some(fp) => Some(evaluate(&e, &data.test, fp)?),
         };
         let path = blob_path_named(&output, e.format, formats.len(), stem);
         let name = file_name(&path);
@@ -191,20 +191,9 @@ pub fn quantize(args: &QuantizeArgs) -> Result<Quantized, QuantizeError> {
     })
 }
 
-/// Test accuracy of one export (printed), or `None` for a float blob `shared` cannot run.
-fn evaluate(
-    e: &Export,
-    test: &PixelSet,
-    float_pred: &[u32],
-) -> Result<Option<Accuracy>, QuantizeError> {
-    let pred = match predict_blob(&e.blob, &test.pixels) {
-        Ok(p) => p,
-        Err(err @ QuantizeError::NoFloatNetwork { .. }) => {
-            println!("{} blob not evaluated: {err}", e.format);
-            return Ok(None);
-        }
-        Err(err) => return Err(err),
-    };
+/// Test accuracy of one export (printed).
+fn evaluate(e: &Export, test: &PixelSet, float_pred: &[u32]) -> Result<Accuracy, QuantizeError> {
+    let pred = predict_blob(&e.blob, &test.pixels)?;
     let n = test.len();
     let correct = pred
         .iter()
@@ -227,7 +216,7 @@ fn evaluate(
         a.correct,
         pct(a.agreement_with_float)
     );
-    Ok(Some(a))
+    Ok(a)
 }
 
 /// `index,label,class,score0,...` for every test image, through the int8 interpreter.

@@ -51,15 +51,8 @@ pub enum QuantizeError {
         /// What is wrong.
         reason: String,
     },
-    /// A float blob of a network other than MNIST cannot be run on the host (`shared` has
-    /// float kernels only for the MNIST network; the int8 interpreter runs any blob).
-    #[error("{format} blobs are run by shared only for the MNIST network; evaluate the int8 blob")]
-    NoFloatNetwork {
-        /// The blob format.
-        format: &'static str,
-    },
-    /// The int8 interpreter refused an input (internal: inputs are sized from the blob).
-    #[error("int8 inference: {0}")]
+    /// An interpreter refused an input (internal: inputs are sized from the blob).
+    #[error("inference: {0}")]
     Run(#[from] shared::int8::interpreter::RunError),
     /// No calibration images were given.
     #[error("the calibration set is empty: int8 export needs at least one image to measure activation ranges")]

@@ -1,12 +1,11 @@
-//! Classifying 8-bit images with a blob through `shared` (the int8 interpreter for any int8
-//! blob, or the MNIST f32/f16 networks) or with the float model on the host, and comparing the
-//! answers.
+//! Classifying 8-bit images with a blob through `shared` (the int8 or the float interpreter,
+//! any architecture) or with the float model on the host, and comparing the answers.
 
 use kernels::CpuBackend;
 use rayon::prelude::*;
 use shared::blob::{Blob, WeightFormat};
+use shared::float::interpreter::{InterpreterF16, InterpreterF32};
 use shared::int8::interpreter::{Interpreter, RunError};
-use shared::mnist::{MnistF16, MnistF32, MnistScratchF32, MNIST_PIXELS};
 
 use crate::layers::Activation;
 use crate::model::Model;
@@ -27,15 +26,16 @@ fn check_images(what: &'static str, pixels: &[u8], per: usize) -> Result<(), Qua
     }
 }
 
-/// The MNIST float network a float blob binds to.
+/// The float interpreter a float blob binds to.
 enum FloatNet<'a> {
-    F32(MnistF32<'a>),
-    F16(MnistF16<'a>),
+    F32(InterpreterF32<'a>),
+    F16(InterpreterF16<'a>),
 }
 
-/// The class `shared` predicts for every image (`n * h * w * c` pixels) with `blob`: an int8
-/// blob through [`Interpreter`] (any architecture; [`Interpreter::class_of`]), an f32/f16
-/// blob through the MNIST float network. Runs on all cores.
+/// The class `shared` predicts for every image (`n * h * w * c` pixels) with `blob`, any
+/// architecture: an int8 blob through [`Interpreter`], an f32/f16 blob through the float
+/// interpreter ([`shared::float::interpreter`]); classes by their `class_of`. Runs on all
+/// cores.
 pub fn predict_blob(blob: &[u8], pixels: &[u8]) -> Result<Vec<u32>, QuantizeError> {
     let decoded = Blob::decode(blob)?;
     let per = decoded.header().input.len();
@@ -46,41 +46,40 @@ pub fn predict_blob(blob: &[u8], pixels: &[u8]) -> Result<Vec<u32>, QuantizeErro
             let outputs = int8_outputs(&net, pixels)?;
             vec![outputs.iter().map(|o| net.class_of(o) as u32).collect()]
         }
-        format => {
-            let net = match (
-                MnistF32::from_decoded(&decoded),
-                MnistF16::from_decoded(&decoded),
-            ) {
-                (Ok(n), _) => FloatNet::F32(n),
-                (_, Ok(n)) => FloatNet::F16(n),
-                _ => {
-                    return Err(QuantizeError::NoFloatNetwork {
-                        format: if format == WeightFormat::F32 {
-                            "f32"
-                        } else {
-                            "f16"
-                        },
-                    })
-                }
-            };
-            pixels
-                .par_chunks(per * CHUNK)
-                .map(|c| {
-                    let mut s = Box::new(MnistScratchF32::new());
-                    c.chunks_exact(per)
-                        .filter_map(|img| <&[u8; MNIST_PIXELS]>::try_from(img).ok())
-                        .map(|img| {
-                            u32::from(match &net {
-                                FloatNet::F32(n) => n.predict(img, &mut s).digit,
-                                FloatNet::F16(n) => n.predict(img, &mut s).digit,
-                            })
-                        })
-                        .collect()
-                })
-                .collect()
-        }
+        WeightFormat::F32 => float_classes(
+            &FloatNet::F32(InterpreterF32::from_decoded(&decoded)?),
+            pixels,
+        )?,
+        WeightFormat::F16 => float_classes(
+            &FloatNet::F16(InterpreterF16::from_decoded(&decoded)?),
+            pixels,
+        )?,
     };
     Ok(classes.concat())
+}
+
+/// The classes of a float network for every image, in chunks on all cores.
+fn float_classes(net: &FloatNet<'_>, pixels: &[u8]) -> Result<Vec<Vec<u32>>, QuantizeError> {
+    let (per, arena_len) = match net {
+        FloatNet::F32(n) => (n.input_len(), n.arena_len()),
+        FloatNet::F16(n) => (n.input_len(), n.arena_len()),
+    };
+    pixels
+        .par_chunks(per * CHUNK)
+        .map(|c| {
+            let mut arena = vec![0f32; arena_len];
+            c.chunks_exact(per)
+                .map(|img| {
+                    let class = match net {
+                        FloatNet::F32(n) => n.class_of(n.run(img, &mut arena)?),
+                        FloatNet::F16(n) => n.class_of(n.run(img, &mut arena)?),
+                    };
+                    Ok(class as u32)
+                })
+                .collect::<Result<Vec<_>, RunError>>()
+        })
+        .collect::<Result<_, _>>()
+        .map_err(QuantizeError::from)
 }
 
 /// The int8 output (the last layer's scores) of `net` for every image: what the device

@@ -105,11 +105,11 @@ pub struct Export {
     pub calibration: Option<Calibration>,
 }
 
-/// Binds `blob` as the device will, so every layer description, weight length and
-/// quantization range is checked once more: int8 blobs by the interpreter (and the MNIST fast
-/// path when the network is MNIST's), float blobs by the MNIST float networks when the network
-/// is MNIST's (no other float network runs on the device), else by decoding.
+/// Binds `blob` as `shared` will, so every layer description, weight length and quantization
+/// range is checked once more: by the int8 interpreter (and the MNIST fast path when the
+/// network is MNIST's) or the float interpreter.
 fn check_binds(format: ExportFormat, blob: &[u8], mnist: bool) -> Result<(), QuantizeError> {
+    use shared::float::interpreter::{InterpreterF16, InterpreterF32};
     use shared::int8::interpreter::Interpreter;
     use shared::mnist::{MnistF16, MnistF32, MnistInt8};
     match format {
@@ -120,9 +120,20 @@ fn check_binds(format: ExportFormat, blob: &[u8], mnist: bool) -> Result<(), Qua
                 Ok(())
             }
         }),
-        ExportFormat::F32 if mnist => MnistF32::from_blob(blob).map(drop),
-        ExportFormat::F16 if mnist => MnistF16::from_blob(blob).map(drop),
-        ExportFormat::F32 | ExportFormat::F16 => shared::blob::Blob::decode(blob).map(drop),
+        ExportFormat::F32 => InterpreterF32::from_blob(blob).map(drop).and_then(|()| {
+            if mnist {
+                MnistF32::from_blob(blob).map(drop)
+            } else {
+                Ok(())
+            }
+        }),
+        ExportFormat::F16 => InterpreterF16::from_blob(blob).map(drop).and_then(|()| {
+            if mnist {
+                MnistF16::from_blob(blob).map(drop)
+            } else {
+                Ok(())
+            }
+        }),
     }
     .map_err(QuantizeError::Blob)
 }

@@ -2,9 +2,10 @@
 
 use crate::blob::error::BlobError;
 use crate::blob::format::{
-    BlobHeader, BlobHeaderV1, LayerRecord, WeightFormat, FORMAT_VERSION, FORMAT_VERSION_1,
-    HEADER_LEN, MAGIC, MAX_LAYERS,
+    BlobHeader, LayerRecord, WeightFormat, FORMAT_VERSION, FORMAT_VERSION_1, HEADER_LEN, MAGIC,
+    MAX_LAYERS,
 };
+use crate::blob::wire::Reader;
 use crate::blob::CRC;
 use crate::quant::PixelScaling;
 
@@ -56,13 +57,9 @@ impl<'a> Blob<'a> {
                 computed,
             });
         }
-        let (header, records): (BlobHeader, &[u8]) = if version == FORMAT_VERSION_1 {
-            let (h, rest): (BlobHeaderV1, &[u8]) =
-                postcard::take_from_bytes(payload).map_err(BlobError::Postcard)?;
-            (h.into(), rest)
-        } else {
-            postcard::take_from_bytes(payload).map_err(BlobError::Postcard)?
-        };
+        let mut reader = Reader::new(payload);
+        let header = reader.header(version != FORMAT_VERSION_1)?;
+        let records = reader.rest();
         if let PixelScaling::Rescale { scale, offset } = header.pixels {
             if !(scale.is_finite() && offset.is_finite()) || scale == 0.0 {
                 return Err(BlobError::Quant {
@@ -77,10 +74,8 @@ impl<'a> Blob<'a> {
                 max: MAX_LAYERS,
             });
         }
-        let mut tail = records;
         for layer in 0..header.layer_count as usize {
-            let (record, next): (LayerRecord<'a>, &'a [u8]) =
-                postcard::take_from_bytes(tail).map_err(BlobError::Postcard)?;
+            let record = reader.record()?;
             let is_int8 = header.format == WeightFormat::Int8;
             if record.quant.is_some() != is_int8 {
                 return Err(BlobError::Quant {
@@ -92,8 +87,8 @@ impl<'a> Blob<'a> {
                     },
                 });
             }
-            tail = next;
         }
+        let tail = reader.rest();
         if !tail.is_empty() {
             return Err(BlobError::TrailingBytes { extra: tail.len() });
         }
@@ -145,9 +140,9 @@ impl<'a> Iterator for LayerIter<'a> {
             return None;
         }
         // Validated by `Blob::decode`; an error here only ends the iteration.
-        let (record, rest): (LayerRecord<'a>, &'a [u8]) =
-            postcard::take_from_bytes(self.rest).ok()?;
-        self.rest = rest;
+        let mut reader = Reader::new(self.rest);
+        let record = reader.record().ok()?;
+        self.rest = reader.rest();
         self.remaining -= 1;
         Some(record)
     }

@@ -44,8 +44,16 @@ pub enum BlobError {
         /// Number of extra bytes.
         extra: usize,
     },
-    /// The payload is not a valid postcard encoding of the blob types.
-    #[error("blob payload malformed: {0}")]
+    /// The payload is not a valid encoding of the blob types (see `blob::wire`).
+    #[error("blob payload malformed at payload byte {offset}: {what}")]
+    Malformed {
+        /// Offset of the bad value from the start of the payload.
+        offset: usize,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// Postcard could not serialize a blob item (encoding only).
+    #[error("blob encoding failed: {0}")]
     Postcard(postcard::Error),
     /// More layers than [`crate::blob::MAX_LAYERS`].
     #[error("blob declares {found} layers, at most {max} are supported")]
@@ -155,7 +163,8 @@ impl BlobError {
             BlobError::UnsupportedVersion { .. } => "unsupported blob format version",
             BlobError::Checksum { .. } => "blob checksum mismatch",
             BlobError::TrailingBytes { .. } => "unexpected bytes after the blob payload",
-            BlobError::Postcard(_) => "blob payload malformed",
+            BlobError::Malformed { what, .. } => what,
+            BlobError::Postcard(_) => "blob encoding failed",
             BlobError::TooManyLayers { .. } => "too many layers",
             BlobError::WrongFormat { .. } => "wrong weight format",
             BlobError::InputShape { .. } => "input shape differs from the network's",

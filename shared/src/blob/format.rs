@@ -198,24 +198,3 @@ pub struct BlobHeader {
     /// How a pixel becomes the real input (absent from version-1 blobs: [`PixelScaling::Unit`]).
     pub pixels: PixelScaling,
 }
-
-/// The header of a version-1 blob (no `pixels` field).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct BlobHeaderV1 {
-    pub format: WeightFormat,
-    pub input: Shape,
-    pub input_quant: Option<QuantParams>,
-    pub layer_count: u32,
-}
-
-impl From<BlobHeaderV1> for BlobHeader {
-    fn from(h: BlobHeaderV1) -> Self {
-        BlobHeader {
-            format: h.format,
-            input: h.input,
-            input_quant: h.input_quant,
-            layer_count: h.layer_count,
-            pixels: PixelScaling::Unit,
-        }
-    }
-}

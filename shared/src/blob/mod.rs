@@ -9,7 +9,7 @@
 //! | 4 | 2 | [`FORMAT_VERSION`], u16 LE |
 //! | 6 | 4 | payload length `n`, u32 LE |
 //! | 10 | 4 | CRC-32/ISO-HDLC (zlib's) of the payload, u32 LE |
-//! | 14 | n | payload: postcard [`BlobHeader`], then `layer_count` postcard [`LayerRecord`]s |
+//! | 14 | n | payload: postcard [`BlobHeader`], then `layer_count` postcard [`LayerRecord`]s (read by `wire`, without serde) |
 //!
 //! # What each layer record holds
 //!
@@ -44,6 +44,7 @@ mod decode;
 mod encode;
 mod error;
 mod format;
+mod wire;
 
 pub(crate) mod check;
 

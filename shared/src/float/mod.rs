@@ -4,6 +4,8 @@
 pub mod activation;
 pub mod conv2d;
 pub mod dense;
+pub mod interpreter;
+pub mod kernels;
 pub mod params;
 pub mod pool;
 

@@ -11,17 +11,14 @@
 //! output and pool1's 5,408), what the hand-written MNIST scratch uses.
 
 use crate::blob::check;
-use crate::blob::{
-    Activation, Blob, BlobError, LayerKind, LayerRecord, Shape, WeightFormat, MAX_LAYERS,
-};
+use crate::blob::{Activation, Blob, BlobError, LayerRecord, Shape, WeightFormat, MAX_LAYERS};
 use crate::int8::kernels;
 use crate::int8::params::{ChannelRequant, QuantLayerError};
+use crate::plan::{self, shape_err, split, Geometry, Plan};
 use crate::quant::{pixel_lut, PixelScaling, QuantParams};
 use crate::window::{max_pool, Window2d};
 
-/// Largest pooling window side: keeps an average pool's 32-bit sum exact
-/// (`4096² × 128 < 2³¹`).
-pub const MAX_POOL: usize = 4096;
+pub use crate::plan::MAX_POOL;
 
 /// One validated layer.
 #[derive(Clone, Copy, Debug)]
@@ -73,71 +70,13 @@ pub enum RunError {
 #[derive(Clone, Copy, Debug)]
 pub struct Interpreter<'a, const L: usize = MAX_LAYERS> {
     steps: [Option<Step<'a>>; L],
-    /// Output length of each layer.
-    lens: [usize; L],
     quant: [QuantParams; L],
-    count: usize,
+    /// Layer lengths, count, arena.
+    plan: Plan<L>,
     input: Shape,
     input_quant: QuantParams,
     input_lut: [i8; 256],
     pixels: PixelScaling,
-    output_activation: Activation,
-    arena_len: usize,
-}
-
-fn shape_err(layer: usize, what: &'static str) -> BlobError {
-    BlobError::Quant {
-        layer: Some(layer),
-        what,
-    }
-}
-
-/// `h * w * c`, or an error when it overflows `usize`.
-fn volume(layer: usize, s: Shape) -> Result<usize, BlobError> {
-    (s.h as usize)
-        .checked_mul(s.w as usize)
-        .and_then(|n| n.checked_mul(s.c as usize))
-        .filter(|&n| n > 0)
-        .ok_or_else(|| shape_err(layer, "a tensor is empty or larger than memory"))
-}
-
-/// A window layer's geometry from its description, checked against the recorded shapes.
-fn window(
-    layer: usize,
-    r: &LayerRecord<'_>,
-    k: u32,
-    stride: u32,
-    padding: crate::padding::Padding,
-    out_c: u32,
-) -> Result<Window2d, BlobError> {
-    let (i, o) = (r.desc.input, r.desc.output);
-    if k == 0 || stride == 0 {
-        return Err(shape_err(layer, "window and stride must be positive"));
-    }
-    let g = Window2d::new(
-        padding,
-        i.h as usize,
-        i.w as usize,
-        i.c as usize,
-        k as usize,
-        stride as usize,
-    );
-    if (g.oh, g.ow, out_c) != (o.h as usize, o.w as usize, o.c) || g.oh == 0 || g.ow == 0 {
-        return Err(shape_err(
-            layer,
-            "output shape does not follow from input, window, stride and padding",
-        ));
-    }
-    // Every padded window position stays within `usize` (`(oh - 1) * stride + k`).
-    let reach = |out: usize| {
-        (out - 1)
-            .checked_mul(g.stride)
-            .and_then(|v| v.checked_add(g.k))
-    };
-    if reach(g.oh).is_none() || reach(g.ow).is_none() {
-        return Err(shape_err(layer, "window positions overflow"));
-    }
-    Ok(g)
 }
 
 fn requant<'a>(
@@ -150,7 +89,7 @@ fn requant<'a>(
     let q = check::layer_quant(layer, r)?;
     let out = q.output;
     let err = |source: QuantLayerError| BlobError::Layer { layer, source };
-    // A softmax or sigmoid (only on the last layer, checked by the caller) keeps int8 logits;
+    // A softmax or sigmoid (only on the last layer, checked by the plan) keeps int8 logits;
     // the probabilities are computed outside the layers.
     let relu = activation == Activation::Relu;
     if Some(q.weight_scales.len()) != channels.checked_mul(4) {
@@ -170,6 +109,69 @@ fn requant<'a>(
     )
     .map_err(err)?;
     Ok((rq, out))
+}
+
+/// The int8 step of a layer whose geometry the plan checked: its requantization (input
+/// quantized with `q`), kernel length, or that a weightless layer keeps its input's
+/// quantization. Not generic and not inlined: one copy serves every capacity `L`.
+#[inline(never)]
+fn int8_step<'a>(
+    layer: usize,
+    r: &LayerRecord<'a>,
+    g: Geometry,
+    q: QuantParams,
+) -> Result<(Step<'a>, QuantParams), BlobError> {
+    Ok(match g {
+        Geometry::Conv {
+            window,
+            filters,
+            activation,
+            kernel_len,
+        } => {
+            let (requant, out_q) = requant(layer, r, filters, q, activation)?;
+            if kernel_len != r.weights.len() {
+                return Err(shape_err(
+                    layer,
+                    "kernel length is not filters x k x k x channels",
+                ));
+            }
+            let step = Step::Conv {
+                window,
+                filters,
+                kernel: r.weights,
+                requant,
+            };
+            (step, out_q)
+        }
+        Geometry::MaxPool(g) => (Step::MaxPool(g), check::passthrough(layer, r, q)?),
+        Geometry::AvgPool(g) => (Step::AvgPool(g), check::passthrough(layer, r, q)?),
+        Geometry::Flatten => (Step::Flatten, check::passthrough(layer, r, q)?),
+        Geometry::Relu => {
+            let out_q = check::passthrough(layer, r, q)?;
+            (
+                Step::Relu {
+                    zero_point: out_q.zero_point as i8,
+                },
+                out_q,
+            )
+        }
+        Geometry::Dense {
+            inputs,
+            units,
+            activation,
+        } => {
+            let (requant, out_q) = requant(layer, r, units, q, activation)?;
+            if inputs.checked_mul(units) != Some(r.weights.len()) {
+                return Err(shape_err(layer, "kernel length is not inputs x units"));
+            }
+            let step = Step::Dense {
+                inputs,
+                kernel: r.weights,
+                requant,
+            };
+            (step, out_q)
+        }
+    })
 }
 
 impl<'a> Interpreter<'a> {
@@ -215,172 +217,30 @@ impl<'a, const L: usize> Interpreter<'a, L> {
         )?;
         let input_lut = pixel_lut(header.pixels, input_quant);
         let mut steps = [None; L];
-        let mut lens = [0usize; L];
         let mut quant = [input_quant; L];
-        let mut shape = header.input;
-        let mut len = volume(0, shape)?;
         let mut q = input_quant;
-        let mut arena_len = len;
-        let mut count = 0;
-        let mut output_only_at = None;
-        let mut output_activation = Activation::None;
-        for (layer, r) in blob.layers().enumerate() {
-            if layer >= L {
-                return Err(BlobError::TooManyLayers {
-                    found: blob.layer_count() as u32,
-                    max: L,
-                });
+        let plan = plan::walk::<L>(blob, |layer, r, g| {
+            let (step, out_q) = int8_step(layer, r, g, q)?;
+            if let (Some(s), Some(o)) = (steps.get_mut(layer), quant.get_mut(layer)) {
+                (*s, *o) = (Some(step), out_q);
             }
-            if r.desc.input != shape {
-                return Err(shape_err(
-                    layer,
-                    "input shape differs from the previous layer's output",
-                ));
-            }
-            let out_len = volume(layer, r.desc.output)?;
-            output_activation = match r.desc.kind {
-                LayerKind::Conv2d { activation, .. } | LayerKind::Dense { activation, .. } => {
-                    activation
-                }
-                _ => Activation::None,
-            };
-            if output_activation.is_output_only() {
-                output_only_at = Some(layer);
-            }
-            let (step, out_q) = match r.desc.kind {
-                LayerKind::Conv2d {
-                    kernel,
-                    stride,
-                    padding,
-                    filters,
-                    activation,
-                } => {
-                    let g = window(layer, &r, kernel, stride, padding, filters)?;
-                    let filters = filters as usize;
-                    let (requant, out_q) = requant(layer, &r, filters, q, activation)?;
-                    let expected =
-                        g.k.checked_mul(g.k)
-                            .and_then(|n| n.checked_mul(g.c))
-                            .and_then(|n| n.checked_mul(filters));
-                    if expected != Some(r.weights.len()) {
-                        return Err(shape_err(
-                            layer,
-                            "kernel length is not filters x k x k x channels",
-                        ));
-                    }
-                    let step = Step::Conv {
-                        window: g,
-                        filters,
-                        kernel: r.weights,
-                        requant,
-                    };
-                    (step, out_q)
-                }
-                LayerKind::MaxPool2d {
-                    pool,
-                    stride,
-                    padding,
-                }
-                | LayerKind::AvgPool2d {
-                    pool,
-                    stride,
-                    padding,
-                } => {
-                    if pool as usize > MAX_POOL {
-                        return Err(shape_err(layer, "pooling window larger than 4096"));
-                    }
-                    let g = window(layer, &r, pool, stride, padding, shape.c)?;
-                    let out_q = check::passthrough(layer, &r, q)?;
-                    let step = if matches!(r.desc.kind, LayerKind::MaxPool2d { .. }) {
-                        Step::MaxPool(g)
-                    } else {
-                        Step::AvgPool(g)
-                    };
-                    (step, out_q)
-                }
-                LayerKind::Flatten => {
-                    let o = r.desc.output;
-                    if (o.h, o.w) != (1, 1) || out_len != len {
-                        return Err(shape_err(
-                            layer,
-                            "flatten output must be 1 x 1 x (h * w * c)",
-                        ));
-                    }
-                    (Step::Flatten, check::passthrough(layer, &r, q)?)
-                }
-                LayerKind::Relu => {
-                    if r.desc.output != shape {
-                        return Err(shape_err(layer, "relu output shape must equal its input"));
-                    }
-                    let out_q = check::passthrough(layer, &r, q)?;
-                    (
-                        Step::Relu {
-                            zero_point: out_q.zero_point as i8,
-                        },
-                        out_q,
-                    )
-                }
-                LayerKind::Dense { units, activation } => {
-                    let o = r.desc.output;
-                    if (shape.h, shape.w, o.h, o.w, o.c) != (1, 1, 1, 1, units) {
-                        return Err(shape_err(layer, "dense takes and gives 1 x 1 x n vectors"));
-                    }
-                    let units = units as usize;
-                    let (requant, out_q) = requant(layer, &r, units, q, activation)?;
-                    if len.checked_mul(units) != Some(r.weights.len()) {
-                        return Err(shape_err(layer, "kernel length is not inputs x units"));
-                    }
-                    let step = Step::Dense {
-                        inputs: len,
-                        kernel: r.weights,
-                        requant,
-                    };
-                    (step, out_q)
-                }
-            };
-            if !matches!(step, Step::Flatten) {
-                arena_len = arena_len.max(
-                    len.checked_add(out_len)
-                        .ok_or_else(|| shape_err(layer, "activations larger than memory"))?,
-                );
-            }
-            steps[layer] = Some(step);
-            lens[layer] = out_len;
-            quant[layer] = out_q;
-            shape = r.desc.output;
-            len = out_len;
             q = out_q;
-            count = layer + 1;
-        }
-        if count == 0 || count != blob.layer_count() {
-            return Err(BlobError::LayerCount {
-                expected: blob.layer_count(),
-                found: count,
-            });
-        }
-        if let Some(layer) = output_only_at.filter(|&l| l + 1 != count) {
-            return Err(shape_err(
-                layer,
-                "softmax and sigmoid are only supported on the last layer",
-            ));
-        }
+            Ok(())
+        })?;
         Ok(Self {
             steps,
-            lens,
             quant,
-            count,
+            plan,
             input: header.input,
             input_quant,
             input_lut,
             pixels: header.pixels,
-            output_activation,
-            arena_len,
         })
     }
 
     /// Bytes of activation arena [`Interpreter::run`] needs.
     pub fn arena_len(&self) -> usize {
-        self.arena_len
+        self.plan.arena_len
     }
 
     /// The input shape.
@@ -390,17 +250,17 @@ impl<'a, const L: usize> Interpreter<'a, L> {
 
     /// Values of the input (`h * w * c`).
     pub fn input_len(&self) -> usize {
-        self.input.len()
+        self.plan.input_len
     }
 
     /// Values of the output (the last layer's).
     pub fn output_len(&self) -> usize {
-        self.lens[self.count - 1]
+        self.plan.output_len()
     }
 
     /// Number of layers.
     pub fn layer_count(&self) -> usize {
-        self.count
+        self.plan.count
     }
 
     /// Quantization of the input (of the real input [`Interpreter::pixels`] gives).
@@ -416,14 +276,14 @@ impl<'a, const L: usize> Interpreter<'a, L> {
     /// The last layer's activation (softmax and sigmoid are left to the caller: the output is
     /// the int8 logits).
     pub fn output_activation(&self) -> Activation {
-        self.output_activation
+        self.plan.output_activation
     }
 
     /// Number of classes [`Interpreter::class_of`] answers: the output length, or 2 for a
     /// one-unit sigmoid output.
     pub fn class_count(&self) -> usize {
         let n = self.output_len();
-        if n == 1 && self.output_activation == Activation::Sigmoid {
+        if n == 1 && self.plan.output_activation == Activation::Sigmoid {
             2
         } else {
             n
@@ -434,9 +294,9 @@ impl<'a, const L: usize> Interpreter<'a, L> {
     /// score, or for a one-unit sigmoid output 1 when the logit is positive (above the output
     /// zero point), else 0.
     pub fn class_of(&self, output: &[i8]) -> usize {
-        let zero = self.quant[self.count - 1].zero_point;
+        let zero = self.quant[self.plan.count.saturating_sub(1)].zero_point;
         match output {
-            [logit] if self.output_activation == Activation::Sigmoid => {
+            [logit] if self.plan.output_activation == Activation::Sigmoid => {
                 usize::from(i32::from(*logit) > zero)
             }
             _ => {
@@ -453,7 +313,7 @@ impl<'a, const L: usize> Interpreter<'a, L> {
 
     /// Quantization of the output of layer `i` (the last one: the scores).
     pub fn layer_quant(&self, i: usize) -> Option<QuantParams> {
-        (i < self.count).then(|| self.quant[i])
+        (i < self.plan.count).then(|| self.quant[i])
     }
 
     /// Quantizes 8-bit pixels into `out` (as many values as the input).
@@ -482,13 +342,13 @@ impl<'a, const L: usize> Interpreter<'a, L> {
                 found: pixels.len(),
             });
         }
-        if arena.len() < self.arena_len {
+        if arena.len() < self.plan.arena_len {
             return Err(RunError::Arena {
-                needed: self.arena_len,
+                needed: self.plan.arena_len,
                 found: arena.len(),
             });
         }
-        let arena = &mut arena[..self.arena_len];
+        let arena = &mut arena[..self.plan.arena_len];
         self.quantize_pixels(pixels, &mut arena[..n]);
         Ok(self.run_in_arena(arena, observe))
     }
@@ -501,8 +361,8 @@ impl<'a, const L: usize> Interpreter<'a, L> {
         mut observe: F,
     ) -> &'b [i8] {
         run_steps(
-            &self.steps[..self.count],
-            &self.lens[..self.count],
+            &self.steps[..self.plan.count],
+            &self.plan.lens[..self.plan.count],
             self.input_len(),
             arena,
             &mut observe,
@@ -573,18 +433,4 @@ fn run_steps<'b>(
         observe(layer, &arena[start..start + len]);
     }
     &arena[start..start + len]
-}
-
-/// The current activation `arena[start..start + len]` and the `out_len` values at the other end
-/// of the arena, where the layer writes (they never overlap: the plan sized the arena to the
-/// largest input + output); returns the output's start too.
-fn split(arena: &mut [i8], start: usize, len: usize, out_len: usize) -> (&[i8], &mut [i8], usize) {
-    if start == 0 {
-        let at = arena.len() - out_len;
-        let (lo, hi) = arena.split_at_mut(at);
-        (&lo[..len], hi, at)
-    } else {
-        let (lo, hi) = arena.split_at_mut(start);
-        (&hi[..len], &mut lo[..out_len], 0)
-    }
 }

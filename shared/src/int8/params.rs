@@ -111,6 +111,11 @@ impl<'a> ChannelRequant<'a> {
         })
     }
 
+    /// Number of output channels.
+    pub fn channels(&self) -> usize {
+        self.bias.len()
+    }
+
     /// Minus the input zero point, added to every input value before the MAC.
     pub fn input_offset(&self) -> i32 {
         self.input_offset
@@ -188,6 +193,15 @@ impl<'a, const CO: usize> Requant<'a, CO> {
             relu,
         )
         .map(Self)
+    }
+}
+
+impl<'a, const CO: usize> Requant<'a, CO> {
+    /// A validated [`ChannelRequant`] as the requantization of a `CO`-channel layer; an error
+    /// if it has another channel count.
+    pub fn from_channels(rq: ChannelRequant<'a>) -> Result<Self, QuantLayerError> {
+        check_len("bias", CO, rq.channels())?;
+        Ok(Self(rq))
     }
 }
 

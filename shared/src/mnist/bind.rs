@@ -1,14 +1,12 @@
 //! Checking a decoded blob against the compiled MNIST architecture.
 
-use crate::blob::{Blob, BlobError, LayerRecord, PixelScaling, WeightFormat};
+use crate::blob::{Blob, BlobError, PixelScaling, WeightFormat};
 use crate::mnist::arch::{MNIST_ARCH, MNIST_INPUT};
 
-/// The blob's seven layer records, after checking format, input shape, layer count and every
-/// layer description against [`MNIST_ARCH`].
-pub(crate) fn mnist_records<'a>(
-    blob: &Blob<'a>,
-    format: WeightFormat,
-) -> Result<[LayerRecord<'a>; 7], BlobError> {
+/// Checks a blob's format, input shape, pixel scaling, layer count and every layer
+/// description against [`MNIST_ARCH`]: after it, the blob's layers are the MNIST network's
+/// seven, in order.
+pub(crate) fn check_mnist_arch(blob: &Blob<'_>, format: WeightFormat) -> Result<(), BlobError> {
     if blob.format() != format {
         return Err(BlobError::WrongFormat {
             expected: format,
@@ -33,28 +31,23 @@ pub(crate) fn mnist_records<'a>(
             found: blob.layer_count(),
         });
     }
-    let mut layers = blob.layers();
-    let mut next = |layer: usize| -> Result<LayerRecord<'a>, BlobError> {
-        let record = layers.next().ok_or(BlobError::LayerCount {
-            expected: MNIST_ARCH.len(),
-            found: layer,
-        })?;
-        if record.desc != MNIST_ARCH[layer] {
-            return Err(BlobError::Architecture {
-                layer,
-                expected: MNIST_ARCH[layer],
-                found: record.desc,
-            });
+    for (layer, record) in blob.layers().enumerate() {
+        match MNIST_ARCH.get(layer) {
+            Some(&expected) if record.desc == expected => {}
+            Some(&expected) => {
+                return Err(BlobError::Architecture {
+                    layer,
+                    expected,
+                    found: record.desc,
+                })
+            }
+            None => {
+                return Err(BlobError::LayerCount {
+                    expected: MNIST_ARCH.len(),
+                    found: blob.layer_count(),
+                })
+            }
         }
-        Ok(record)
-    };
-    Ok([
-        next(0)?,
-        next(1)?,
-        next(2)?,
-        next(3)?,
-        next(4)?,
-        next(5)?,
-        next(6)?,
-    ])
+    }
+    Ok(())
 }

@@ -1,11 +1,13 @@
 //! The int8 MNIST network over a decoded blob.
 
 use crate::blob::check;
-use crate::blob::{Blob, BlobError, LayerRecord, WeightFormat};
+use crate::blob::{Blob, BlobError, LayerKind, LayerRecord, WeightFormat};
 use crate::float::WeightLenError;
-use crate::int8::{softmax_dequantized, ConvI8Weights, DenseI8Weights, QuantLayerError, Requant};
+use crate::int8::{
+    softmax_dequantized, ChannelRequant, ConvI8Weights, DenseI8Weights, QuantLayerError, Requant,
+};
 use crate::mnist::arch::{MNIST_ARCH, MNIST_CLASSES, MNIST_NET, MNIST_PIXELS};
-use crate::mnist::bind::mnist_records;
+use crate::mnist::bind::check_mnist_arch;
 use crate::mnist::observer::LayerOutput;
 use crate::mnist::scratch::MnistScratchI8;
 use crate::quant::{pixel_lut, PixelScaling, QuantParams};
@@ -33,23 +35,29 @@ pub struct MnistInt8<'a> {
     layer_quant: [QuantParams; 7],
 }
 
-fn requant<'a, const CO: usize>(
+/// Layer `layer`'s requantization for `channels` output channels. Not generic over the
+/// channel count and not inlined: one copy serves the four weighted layers (-1 KiB of flash
+/// on the device).
+#[inline(never)]
+fn channel_requant<'a>(
     layer: usize,
     record: &LayerRecord<'a>,
+    channels: usize,
     input: QuantParams,
     relu: bool,
-) -> Result<Requant<'a, CO>, BlobError> {
+) -> Result<ChannelRequant<'a>, BlobError> {
     let q = check::layer_quant(layer, record)?;
     let err = |source: QuantLayerError| BlobError::Layer { layer, source };
-    if q.weight_scales.len() != CO * 4 {
+    if q.weight_scales.len() != channels * 4 {
         return Err(err(QuantLayerError::Length(WeightLenError {
             tensor: "weight_scales",
-            expected: CO * 4,
+            expected: channels * 4,
             found: q.weight_scales.len(),
             unit: "bytes",
         })));
     }
-    Requant::new(
+    ChannelRequant::new(
+        channels,
         record.bias,
         q.multipliers,
         q.shifts,
@@ -58,6 +66,22 @@ fn requant<'a, const CO: usize>(
         relu,
     )
     .map_err(err)
+}
+
+/// A weighted layer's typed view (`new` is the view's constructor) over its kernel and
+/// requantization; an error naming the layer if either has the wrong size.
+fn view<'a, T, const CO: usize>(
+    layer: usize,
+    weights: Option<(&'a [u8], ChannelRequant<'a>)>,
+    new: impl FnOnce(&'a [u8], Requant<'a, CO>) -> Result<T, QuantLayerError>,
+) -> Result<T, BlobError> {
+    let (kernel, rq) = weights.ok_or(BlobError::Quant {
+        layer: Some(layer),
+        what: "missing weights",
+    })?;
+    Requant::from_channels(rq)
+        .and_then(|rq| new(kernel, rq))
+        .map_err(|source| BlobError::Layer { layer, source })
 }
 
 impl<'a> MnistInt8<'a> {
@@ -71,39 +95,38 @@ impl<'a> MnistInt8<'a> {
     /// ranges, and that pooling keeps its input's quantization. Builds the 256-entry input
     /// quantization table (the only float work, done here once).
     pub fn from_decoded(blob: &Blob<'a>) -> Result<Self, BlobError> {
-        let r = mnist_records(blob, WeightFormat::Int8)?;
+        check_mnist_arch(blob, WeightFormat::Int8)?;
         let input_quant = blob.header().input_quant.ok_or(BlobError::Quant {
             layer: None,
             what: "missing input quantization",
         })?;
         let input_quant = check::activation(None, input_quant)?;
         let input_lut = pixel_lut(PixelScaling::Unit, input_quant);
-        let kernel_err =
-            |layer: usize| move |source: QuantLayerError| BlobError::Layer { layer, source };
-
-        let rq1 = requant::<32>(0, &r[0], input_quant, true)?;
-        let conv1 = ConvI8Weights::new(r[0].weights, rq1).map_err(kernel_err(0))?;
-        let q0 = check::layer_quant(0, &r[0])?.output;
-        let q1 = check::passthrough(1, &r[1], q0)?;
-        let rq2 = requant::<64>(2, &r[2], q1, true)?;
-        let conv2 = ConvI8Weights::new(r[2].weights, rq2).map_err(kernel_err(2))?;
-        let q2 = check::layer_quant(2, &r[2])?.output;
-        let q3 = check::passthrough(3, &r[3], q2)?;
-        let rq3 = requant::<128>(4, &r[4], q3, true)?;
-        let conv3 = ConvI8Weights::new(r[4].weights, rq3).map_err(kernel_err(4))?;
-        let q4 = check::layer_quant(4, &r[4])?.output;
-        let q5 = check::passthrough(5, &r[5], q4)?;
-        let rq4 = requant::<10>(6, &r[6], q5, false)?;
-        let dense = DenseI8Weights::new(r[6].weights, rq4).map_err(kernel_err(6))?;
-        let q6 = check::layer_quant(6, &r[6])?.output;
+        // One pass over the layers (one copy of the checks): the four weighted layers'
+        // requantization, in order, and every layer's output quantization.
+        let mut weighted: [Option<(&'a [u8], ChannelRequant<'a>)>; 4] = [None; 4];
+        let mut layer_quant = [input_quant; 7];
+        let mut q = input_quant;
+        for (layer, r) in blob.layers().enumerate().take(7) {
+            q = match r.desc.kind {
+                LayerKind::Conv2d { filters: n, .. } | LayerKind::Dense { units: n, .. } => {
+                    let relu = layer != 6;
+                    let rq = channel_requant(layer, &r, n as usize, q, relu)?;
+                    weighted[layer / 2] = Some((r.weights, rq));
+                    check::layer_quant(layer, &r)?.output
+                }
+                _ => check::passthrough(layer, &r, q)?,
+            };
+            layer_quant[layer] = q;
+        }
         Ok(Self {
             input_quant,
             input_lut,
-            conv1,
-            conv2,
-            conv3,
-            dense,
-            layer_quant: [q0, q1, q2, q3, q4, q5, q6],
+            conv1: view(0, weighted[0], ConvI8Weights::new)?,
+            conv2: view(2, weighted[1], ConvI8Weights::new)?,
+            conv3: view(4, weighted[2], ConvI8Weights::new)?,
+            dense: view(6, weighted[3], DenseI8Weights::new)?,
+            layer_quant,
         })
     }
 

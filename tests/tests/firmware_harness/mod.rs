@@ -149,6 +149,16 @@ pub fn build_qemu_firmware_env(
     Ok(FirmwareElf { path: copy })
 }
 
+/// Builds the board firmware (`cargo build --release`, default features) embedding the blob
+/// at `blob` and the raw test inputs at `digits`, and returns its flash and static RAM.
+pub fn board_firmware_memory(blob: &Path, digits: &Path) -> Result<MemoryUse, String> {
+    let _guard = FIRMWARE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let built = build_of(blob, digits, &[])
+        .build(Platform::Board)
+        .map_err(|e| e.to_string())?;
+    elf_memory(&built)
+}
+
 /// Runs `elf` under QEMU (`qemu` from [`qemu_binary`]) with `-icount shift=0`, killing it after
 /// [`QEMU_TIMEOUT`] (an error).
 pub fn run_qemu(qemu: &Path, elf: &FirmwareElf) -> Result<QemuOutput, String> {
