@@ -18,6 +18,7 @@ use core::arch::asm;
 
 use crate::int8::params::{ChannelRequant, ConvI8Weights};
 use crate::quant::rounding_divide_by_pot;
+use crate::window::Window2d;
 
 /// Input elements of the largest convolution patch (`K * K * CI`) the convolution supports
 /// (the MNIST network's largest, 3 x 3 x 64); larger layers fail to compile.
@@ -287,6 +288,74 @@ impl<const WORDS: usize> Patches<WORDS> {
                             self.words[at] = pack(group[0], group[2]);
                             self.words[at + 1] = pack(group[1], group[3]);
                             g += 1;
+                            filled = 0;
+                        }
+                    }
+                }
+            }
+        }
+        self.tail[j] = [group[0], group[1], group[2]];
+    }
+}
+
+impl Patches<PATCH_WORDS> {
+    /// [`Patches::fill`] for four pixels over a run-time geometry (the interpreter's layers),
+    /// for patches of up to [`QUAD_PATCH`] elements.
+    #[inline(always)]
+    fn fill_dyn(
+        &mut self,
+        j: usize,
+        x: &[i8],
+        g: &Window2d,
+        (oy, ox): (usize, usize),
+        offset: i32,
+    ) {
+        const N: usize = 4;
+        let ci = g.c;
+        let off = offset_pair(offset);
+        let mut group = [0i32; 4];
+        let mut filled = 0;
+        let mut gi = 0; // next group
+        for ky in 0..g.k {
+            let iy = (oy * g.stride + ky).wrapping_sub(g.pad_top);
+            for kx in 0..g.k {
+                let ix = (ox * g.stride + kx).wrapping_sub(g.pad_left);
+                let src = if iy < g.h && ix < g.w {
+                    x.get((iy * g.w + ix) * ci..(iy * g.w + ix + 1) * ci)
+                } else {
+                    None
+                };
+                if ci.is_multiple_of(4) {
+                    match src {
+                        Some(src) => {
+                            for q in src.chunks_exact(4) {
+                                let xw = u32::from_le_bytes([
+                                    q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8,
+                                ]);
+                                let at = 2 * (gi * N + j);
+                                self.words[at] = sxtab16(off, xw);
+                                self.words[at + 1] = sxtab16_ror8(off, xw);
+                                gi += 1;
+                            }
+                        }
+                        None => {
+                            for _ in 0..ci / 4 {
+                                let at = 2 * (gi * N + j);
+                                self.words[at] = 0;
+                                self.words[at + 1] = 0;
+                                gi += 1;
+                            }
+                        }
+                    }
+                } else {
+                    for c in 0..ci {
+                        group[filled] = src.map_or(0, |s| add16(s[c], offset));
+                        filled += 1;
+                        if filled == 4 {
+                            let at = 2 * (gi * N + j);
+                            self.words[at] = pack(group[0], group[2]);
+                            self.words[at + 1] = pack(group[1], group[3]);
+                            gi += 1;
                             filled = 0;
                         }
                     }
@@ -868,5 +937,53 @@ fn conv2d_pair<
             }
         }
         p += if two { 2 } else { 1 };
+    }
+}
+
+/// [`conv2d_quad`]'s four-pixel scheme over a run-time geometry: what the blob interpreter's
+/// convolutions with patches (`k * k * c`) of up to [`QUAD_PATCH`] elements run on the
+/// Cortex-M4 ([`crate::int8::kernels::conv2d`] calls it). Same arguments and result as that
+/// function; one copy serves every layer (not inlined).
+#[inline(never)]
+pub fn conv2d_quad_dyn(
+    g: &Window2d,
+    co: usize,
+    kernel: &[u8],
+    rq: &ChannelRequant<'_>,
+    x: &[i8],
+    out: &mut [i8],
+) {
+    let len = g.k * g.k * g.c;
+    if len == 0 || len > QUAD_PATCH {
+        return;
+    }
+    let (groups, rest) = (len / 4, len % 4);
+    let offset = rq.input_offset();
+    let zp = rq.output_zero_point();
+    let (lo, hi) = rq.activation_range();
+    let mut patches = Patches::<PATCH_WORDS>::new();
+    let pixels = g.oh * g.ow;
+    let mut p = 0;
+    while p < pixels {
+        let n = (pixels - p).min(4);
+        for j in 0..n {
+            let q = p + j;
+            patches.fill_dyn(j, x, g, (q / g.ow, q % g.ow), offset);
+        }
+        for (c, w) in kernel.chunks_exact(len).take(co).enumerate() {
+            let ch = Channel::of(rq, c);
+            if n == 4 {
+                let acc = mac_4x1(&patches, w, groups, rest);
+                for (j, a) in acc.into_iter().enumerate() {
+                    out[(p + j) * co + c] = ch.apply(a, zp, lo, hi);
+                }
+            } else {
+                for j in 0..n {
+                    let a = mac_1x1::<4, PATCH_WORDS>(&patches, j, w, groups, rest);
+                    out[(p + j) * co + c] = ch.apply(a, zp, lo, hi);
+                }
+            }
+        }
+        p += n;
     }
 }
