@@ -21,7 +21,11 @@
 //! * Model blob ([`blob`]): [`blob::Blob::decode`]`(&[u8]) -> Result<Blob<'_>, BlobError>`
 //!   (zero-copy), [`blob::encode_into`]`(&BlobSpec, &mut [u8]) -> Result<usize, BlobError>`,
 //!   [`blob::encoded_len`]`(&BlobSpec) -> Result<usize, BlobError>`.
-//! * MNIST network ([`mnist`]): [`mnist::MnistInt8`], [`mnist::MnistF32`], [`mnist::MnistF16`]
+//! * Any blob, layer by layer: [`int8::interpreter::Interpreter`] (int8) and
+//!   [`float::interpreter::FloatInterpreter`] (f32/f16 weights, f32 activations), both
+//!   validated once by the same layer plan, then `run(&pixels, &mut arena)`.
+//! * MNIST network ([`mnist`]): [`mnist::MnistInt8`] (the const-generic fast path),
+//!   [`mnist::MnistF32`], [`mnist::MnistF16`] (the float interpreter checked to be MNIST's)
 //!   (`from_blob(&[u8])`, `predict(&[u8; 784], &mut scratch)`, `predict_observed` for
 //!   layer-by-layer outputs), [`mnist::MnistScratchI8`] / [`mnist::MnistScratchF32`],
 //!   [`mnist::MNIST_PARAMS`], [`mnist::MNIST_INT8_RAM_BYTES`], [`mnist::MNIST_F32_RAM_BYTES`].

@@ -262,7 +262,7 @@ impl PixelScaling {
 /// This is the network input quantization of the MNIST models (built once as a 256-entry
 /// table at load time).
 ///
-/// Computed exactly in integers ([`round_ratio`]), which gives the same code as the f64
+/// Computed exactly in integers (`round_ratio`), which gives the same code as the f64
 /// computation `round(p as f64 / (255.0 * scale as f64))` for every pixel, zero point and
 /// positive finite scale (the f64 quotient never lands on the other side of a half-integer;
 /// `shared/tests/quant.rs` checks every pixel at 100,000 scales), without linking soft-float f64 on the

@@ -1,8 +1,9 @@
 //! Any f32 or f16 blob, run layer by layer with f32 activations: the float counterpart of
 //! [`crate::int8::interpreter`]. Binding validates the blob once (the layer chain and every
-//! shape by [`crate::plan`], then every weight array's length in values of the blob's
-//! format) and plans the arena; a run then only calls [`crate::float::kernels`]. Weights stay
-//! borrowed from the blob bytes (f16 widened to f32 as they are read); nothing allocates.
+//! shape by the layer plan it shares with the int8 interpreter, then every weight array's
+//! length in values of the blob's format) and plans the arena; a run then only calls
+//! [`crate::float::kernels`]. Weights stay borrowed from the blob bytes (f16 widened to f32 as
+//! they are read); nothing allocates.
 
 use core::marker::PhantomData;
 
