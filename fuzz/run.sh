@@ -3,14 +3,16 @@
 # the committed MNIST int8 blob, a small IDX file, and a small saved model.
 #   cargo install cargo-fuzz && RUSTC_BOOTSTRAP=1 fuzz/run.sh [RUNS]
 # cargo-fuzz needs nightly flags (-Z ...); RUSTC_BOOTSTRAP=1 lets stable 1.95 take them. The code
-# under test has no unsafe on the host, so the targets run without a sanitizer (-s none), for speed.
+# under test has no unsafe on the host, so the targets run without a sanitizer (-s none), for speed,
+# but optimised with debug assertions (-O -a): an arithmetic overflow is a crash, as on a dev build.
 set -euo pipefail
 cd "$(dirname "$0")"
 RUNS="${1:-1000000}"
 export RUSTC_BOOTSTRAP=1
 mkdir -p corpus/blob corpus/idx corpus/model_file
 cp ../firmware/model/mnist_int8.blob corpus/blob/mnist_int8.blob
-# Blobs the firmware tests wrote (the synthetic MNIST one, the second architecture), if present.
+# Blobs the tests wrote (the synthetic MNIST one, the second architecture, f32/f16 float blobs of
+# tests/tests/float_blobs.rs), if present.
 cp ../firmware/target/tinyconv-tests/*.blob corpus/blob/ 2>/dev/null || true
 python3 - <<'PY'
 import json, struct
@@ -32,6 +34,6 @@ open("corpus/model_file/dense", "wb").write(struct.pack("<H", len(text)) + text 
 PY
 for target in blob idx model_file; do
     echo "== $target: $RUNS runs"
-    cargo fuzz run -O -s none "$target" "corpus/$target" -- -runs="$RUNS" -max_len=131072 -rss_limit_mb=4096 2>&1 \
+    cargo fuzz run -O -a -s none "$target" "corpus/$target" -- -runs="$RUNS" -max_len=131072 -rss_limit_mb=4096 2>&1 \
         | grep -E "^#[0-9]+ +DONE|Done [0-9]+ runs|ERROR|panicked|SUMMARY" || true
 done

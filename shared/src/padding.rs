@@ -42,7 +42,9 @@ impl Padding {
                 if out == 0 {
                     return 0;
                 }
-                let needed = (out - 1) * stride + k;
+                // `(out - 1) * stride < input`; only `+ k` can overflow (a hostile blob on a
+                // 32-bit device), and then the interpreter's window check rejects the layer.
+                let needed = ((out - 1) * stride).saturating_add(k);
                 let total = needed.saturating_sub(input);
                 total / 2
             }

@@ -1,9 +1,9 @@
 //! What every interpreter checks of a blob's layers, whatever the weight format, and the arena
 //! plan: each layer's input is the previous layer's output, its output shape follows from its
 //! input, window, stride and padding, no size overflows `usize`, softmax and sigmoid come only
-//! last, and the weight arrays have the lengths the geometry implies ([`Geometry`]). The int8
-//! interpreter ([`crate::int8::interpreter`]) and the float one ([`crate::float::interpreter`])
-//! add their format's checks per layer on top.
+//! last; and from the geometry, the weight array lengths a layer must have ([`Geometry`]). The
+//! int8 interpreter ([`crate::int8::interpreter`]) and the float one
+//! ([`crate::float::interpreter`]) check those lengths and their format's own rules per layer.
 //!
 //! **Arena plan.** Layer `i` reads its input from one end of the arena and writes its output
 //! at the other end, so the arena needs `max_i (in_i + out_i)` values ([`Plan::arena_len`]);

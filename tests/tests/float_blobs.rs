@@ -107,4 +107,14 @@ fn float_blobs_of_another_architecture_answer_as_the_host_model() {
         .filter(|(a, b)| a == b)
         .count();
     assert!(same >= 196, "f16 blob: {same}/200 classes as the host");
+
+    // Seeds for the blob fuzz target (`fuzz/run.sh` copies the blobs the tests leave here).
+    let seeds =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/target/tinyconv-tests");
+    std::fs::create_dir_all(&seeds).unwrap();
+    for (name, blob) in [("float_f32.blob", f32_blob), ("float_f16.blob", f16_blob)] {
+        let tmp = seeds.join(format!("{name}.tmp"));
+        std::fs::write(&tmp, blob).unwrap();
+        std::fs::rename(&tmp, seeds.join(name)).unwrap();
+    }
 }

@@ -163,7 +163,7 @@ impl BlobError {
             BlobError::UnsupportedVersion { .. } => "unsupported blob format version",
             BlobError::Checksum { .. } => "blob checksum mismatch",
             BlobError::TrailingBytes { .. } => "unexpected bytes after the blob payload",
-            BlobError::Malformed { what, .. } => what,
+            BlobError::Malformed { .. } => "blob payload malformed",
             BlobError::Postcard(_) => "blob encoding failed",
             BlobError::TooManyLayers { .. } => "too many layers",
             BlobError::WrongFormat { .. } => "wrong weight format",

@@ -9,8 +9,8 @@
 //! non-canonical but in-range encoding is accepted, as postcard does); `i32` zigzag-encoded; `f32`
 //! four bytes little-endian; an `Option` one byte `0` or `1`; an enum its variant index as a
 //! `u32` varint; a byte slice a `usize` varint length then the bytes, borrowed in place.
-//! The tests (`shared/tests/blob.rs`) and the `blob` fuzz target check that this reader accepts
-//! exactly what `postcard::take_from_bytes` accepts and returns the same values.
+//! The unit tests below and the `blob` fuzz target check that this reader accepts exactly what
+//! `postcard::take_from_bytes` accepts and returns the same values.
 
 use crate::blob::error::BlobError;
 use crate::blob::format::{

@@ -8,7 +8,7 @@ use crate::weights::WeightStore;
 use crate::window::Window2d;
 
 /// Conv2D: `x` is `h x w x c`, `out` is `oh x ow x filters`, both channels-last; `kernel`
-/// `k x k x c x filters`, `bias` `filters` values (lengths checked by the plan).
+/// `k x k x c x filters`, `bias` `filters` values (lengths checked when the blob was bound).
 pub fn conv2d<S: WeightStore>(
     g: &Window2d,
     filters: usize,

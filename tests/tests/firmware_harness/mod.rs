@@ -150,12 +150,14 @@ pub fn build_qemu_firmware_env(
 }
 
 /// Builds the board firmware (`cargo build --release`, default features) embedding the blob
-/// at `blob` and the raw test inputs at `digits`, and returns its flash and static RAM.
-pub fn board_firmware_memory(blob: &Path, digits: &Path) -> Result<MemoryUse, String> {
+/// at `blob` and the raw test inputs at `digits` (`None`: the build's default test digits from
+/// `TINYCONV_DATA_DIR`), and returns its flash and static RAM.
+pub fn board_firmware_memory(blob: &Path, digits: Option<&Path>) -> Result<MemoryUse, String> {
     let _guard = FIRMWARE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let built = build_of(blob, digits, &[])
-        .build(Platform::Board)
-        .map_err(|e| e.to_string())?;
+    let mut build = FirmwareBuild::new(&firmware_dir(), blob);
+    build.target_dir = firmware_target_dir();
+    build.inputs = digits.map(Path::to_path_buf);
+    let built = build.build(Platform::Board).map_err(|e| e.to_string())?;
     elf_memory(&built)
 }
 
