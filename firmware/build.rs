@@ -7,7 +7,8 @@
 //!   is validated here with `shared`'s interpreter (the same checks the firmware repeats at
 //!   boot), and `model_consts.rs` is generated from it: input length and shape, class count,
 //!   the activation arena's size (the interpreter's plan). When the blob is the MNIST network,
-//!   the `model_mnist` cfg selects `shared`'s hand-written MNIST path.
+//!   the `model_mnist` cfg selects `shared`'s hand-written MNIST path (unless
+//!   `TINYCONV_ENGINE=interpreter`).
 //! - The test inputs come from `TINYCONV_INPUTS` (alias `TINYCONV_DIGITS`: raw images of the
 //!   model's input size, any count, optional labels in `TINYCONV_INPUT_LABELS` /
 //!   `TINYCONV_DIGIT_LABELS`), else for a 28 x 28 x 1 model the first `TINYCONV_DIGIT_COUNT`
@@ -108,9 +109,21 @@ fn embed_blob(manifest: &Path, out: &Path) -> Result<ModelInfo, String> {
     })?;
     println!("cargo::rerun-if-env-changed=TINYCONV_BLOB_UNCHECKED");
     let unchecked = env::var("TINYCONV_BLOB_UNCHECKED").is_ok_and(|v| v == "1");
+    println!("cargo::rerun-if-env-changed=TINYCONV_ENGINE");
+    let engine = env::var("TINYCONV_ENGINE").unwrap_or_default();
+    let interpreter_only = match engine.as_str() {
+        "" | "auto" => false,
+        "interpreter" => true,
+        other => {
+            return Err(format!(
+                "TINYCONV_ENGINE={other:?}: expected `auto` (the MNIST fast path for the MNIST \
+                 network, else the interpreter) or `interpreter`"
+            ))
+        }
+    };
     let (shape, scores, classes, arena, layers) = match Interpreter::from_blob(&bytes) {
         Ok(net) => {
-            if MnistInt8::from_blob(&bytes).is_ok() {
+            if !interpreter_only && MnistInt8::from_blob(&bytes).is_ok() {
                 println!("cargo::rustc-cfg=model_mnist");
             }
             (

@@ -173,6 +173,7 @@ impl FirmwareBuild {
             "TINYCONV_INPUTS",
             "TINYCONV_INPUT_LABELS",
             "TINYCONV_BLOB_UNCHECKED",
+            "TINYCONV_ENGINE",
         ] {
             cmd.env_remove(var);
         }

@@ -298,9 +298,9 @@ impl<const WORDS: usize> Patches<WORDS> {
     }
 }
 
-impl Patches<PATCH_WORDS> {
+impl<const WORDS: usize> Patches<WORDS> {
     /// [`Patches::fill`] for four pixels over a run-time geometry (the interpreter's layers),
-    /// for patches of up to [`QUAD_PATCH`] elements.
+    /// for patches of up to `WORDS / 2` elements.
     #[inline(always)]
     fn fill_dyn(
         &mut self,
@@ -941,10 +941,12 @@ fn conv2d_pair<
 }
 
 /// [`conv2d_quad`]'s four-pixel scheme over a run-time geometry: what the blob interpreter's
-/// convolutions with patches (`k * k * c`) of up to [`QUAD_PATCH`] elements run on the
+/// convolutions with patches (`k * k * c`) of up to [`MAX_PATCH`] elements run on the
 /// Cortex-M4 ([`crate::int8::kernels::conv2d`] calls it). Same arguments and result as that
-/// function; one copy serves every layer (not inlined).
-#[inline(never)]
+/// function. Tiny layers (patches of up to [`SMALL_PATCH`] elements, at most [`SMALL_CHANNELS`]
+/// filters) take [`conv2d_small`]'s variant; patches of up to [`QUAD_PATCH`] elements use the
+/// 2,304-byte patch buffer of the compiled layers; larger ones a 4,608-byte one (four pixels'
+/// patches either way).
 pub fn conv2d_quad_dyn(
     g: &Window2d,
     co: usize,
@@ -954,14 +956,36 @@ pub fn conv2d_quad_dyn(
     out: &mut [i8],
 ) {
     let len = g.k * g.k * g.c;
-    if len == 0 || len > QUAD_PATCH {
+    if len <= SMALL_PATCH && co <= SMALL_CHANNELS {
+        small_dyn(g, co, kernel, rq, x, out)
+    } else if len <= QUAD_PATCH {
+        quad_dyn::<PATCH_WORDS>(g, co, kernel, rq, x, out)
+    } else {
+        quad_dyn::<{ 2 * PATCH_WORDS }>(g, co, kernel, rq, x, out)
+    }
+}
+
+/// [`conv2d_quad_dyn`] with a patch buffer of `WORDS` words (patches of up to `WORDS / 2`
+/// elements; larger ones write nothing). Not inlined: one copy per buffer size serves every
+/// layer, and each buffer lives only in its own stack frame.
+#[inline(never)]
+fn quad_dyn<const WORDS: usize>(
+    g: &Window2d,
+    co: usize,
+    kernel: &[u8],
+    rq: &ChannelRequant<'_>,
+    x: &[i8],
+    out: &mut [i8],
+) {
+    let len = g.k * g.k * g.c;
+    if len == 0 || 2 * len > WORDS {
         return;
     }
     let (groups, rest) = (len / 4, len % 4);
     let offset = rq.input_offset();
     let zp = rq.output_zero_point();
     let (lo, hi) = rq.activation_range();
-    let mut patches = Patches::<PATCH_WORDS>::new();
+    let mut patches = Patches::<WORDS>::new();
     let pixels = g.oh * g.ow;
     let mut p = 0;
     while p < pixels {
@@ -979,9 +1003,63 @@ pub fn conv2d_quad_dyn(
                 }
             } else {
                 for j in 0..n {
-                    let a = mac_1x1::<4, PATCH_WORDS>(&patches, j, w, groups, rest);
+                    let a = mac_1x1::<4, WORDS>(&patches, j, w, groups, rest);
                     out[(p + j) * co + c] = ch.apply(a, zp, lo, hi);
                 }
+            }
+        }
+        p += n;
+    }
+}
+
+/// [`conv2d_small`] over a run-time geometry: every channel's four sums first, then the
+/// requantization channel by channel, with each channel's constants computed once per layer.
+#[inline(never)]
+fn small_dyn(
+    g: &Window2d,
+    co: usize,
+    kernel: &[u8],
+    rq: &ChannelRequant<'_>,
+    x: &[i8],
+    out: &mut [i8],
+) {
+    const SMALL_WORDS: usize = SMALL_PATCH * 2;
+    let len = g.k * g.k * g.c;
+    if len == 0 || len > SMALL_PATCH || co > SMALL_CHANNELS {
+        return;
+    }
+    let (groups, rest) = (len / 4, len % 4);
+    let offset = rq.input_offset();
+    let zp = rq.output_zero_point();
+    let (lo, hi) = rq.activation_range();
+    let mut patches = Patches::<SMALL_WORDS>::new();
+    let mut sums = [[0i32; 4]; SMALL_CHANNELS];
+    let mut channels = [Channel::default(); SMALL_CHANNELS];
+    for (c, ch) in channels.iter_mut().enumerate().take(co) {
+        *ch = Channel::of(rq, c);
+    }
+    let pixels = g.oh * g.ow;
+    let mut p = 0;
+    while p < pixels {
+        let n = (pixels - p).min(4);
+        for j in 0..n {
+            let q = p + j;
+            patches.fill_dyn(j, x, g, (q / g.ow, q % g.ow), offset);
+        }
+        for (sum, w) in sums.iter_mut().zip(kernel.chunks_exact(len)).take(co) {
+            *sum = if n == 4 {
+                mac_4x1(&patches, w, groups, rest)
+            } else {
+                let mut s = [0i32; 4];
+                for (j, v) in s.iter_mut().enumerate().take(n) {
+                    *v = mac_1x1::<4, SMALL_WORDS>(&patches, j, w, groups, rest);
+                }
+                s
+            };
+        }
+        for (j, row) in out[p * co..(p + n) * co].chunks_exact_mut(co).enumerate() {
+            for ((o, sum), ch) in row.iter_mut().zip(&sums).zip(&channels) {
+                *o = ch.apply(sum[j], zp, lo, hi);
             }
         }
         p += n;

@@ -20,7 +20,7 @@ pub const GATHER_PATCH: usize = 1024;
 /// `out = clamp(MultiplyByQuantizedMultiplier(acc, m[o], shift[o]) + output_zp)`.
 /// Padded positions contribute nothing (as if padded with the input zero point).
 ///
-/// On the Cortex-M4 (`arm-dsp`), filters of up to 288 values take `arm_dsp`'s four-pixel SMLAD
+/// On the Cortex-M4 (`arm-dsp`), filters of up to 576 values take `arm_dsp`'s four-pixel SMLAD
 /// kernel. Elsewhere, filters of up to [`GATHER_PATCH`] values: each output pixel's patch is gathered once into a
 /// contiguous buffer (padded positions hold the input zero point, so they add exactly 0), then
 /// one dot product per output channel covers the whole filter, four channels at a time. Larger
@@ -36,7 +36,7 @@ pub fn conv2d(
     out: &mut [i8],
 ) {
     #[cfg(all(target_arch = "arm", feature = "arm-dsp"))]
-    if g.k * g.k * g.c <= crate::arm_dsp::QUAD_PATCH {
+    if g.k * g.k * g.c <= crate::arm_dsp::MAX_PATCH {
         return crate::arm_dsp::conv2d_quad_dyn(g, co, kernel, rq, x, out);
     }
     if g.k * g.k * g.c <= GATHER_PATCH {
