@@ -8,9 +8,10 @@
 //! ([`gemm_packed`]) is a 6 × 16 register tile written in plain Rust that LLVM vectorises: 12
 //! accumulators of 8 lanes, one broadcast per row and two loads of B per step of k.
 //!
-//! The x86-64 build enables AVX2 + FMA for the multiply when the CPU has them (detected at run
-//! time; the binary stays baseline x86-64); elsewhere the same code runs with the target's own
-//! SIMD (NEON on aarch64, SSE2 on baseline x86-64).
+//! The x86-64 build enables AVX-512F + FMA (two A panels per B panel: 12 accumulators of 16
+//! lanes) or AVX2 + FMA for the multiply when the CPU has them (detected at run time; the
+//! binary stays baseline x86-64); elsewhere the same code runs with the target's own SIMD (NEON
+//! on aarch64, SSE2 on baseline x86-64).
 
 use super::gemm::MatRef;
 
@@ -97,14 +98,84 @@ pub(crate) fn gemm_packed(
     assert!(a.len() >= m.div_ceil(MR) * k, "gemm_packed: a too short");
     assert!(b.len() >= n.div_ceil(NR) * k, "gemm_packed: b too short");
     assert!(c.len() >= m * n, "gemm_packed: c too short");
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: `gemm_avx2_fma` only differs from `gemm_body` in being compiled with AVX2
-        // and FMA enabled; the CPU was just checked to support both.
-        unsafe { gemm_avx2_fma(a, b, (m, k, n), beta, c) };
-        return;
+    gemm_on(Isa::detect(), a, b, (m, k, n), beta, c);
+}
+
+/// The instruction sets [`gemm_packed`] has a multiply for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// The target's baseline SIMD (SSE2 on x86-64, NEON on aarch64).
+    Baseline,
+    /// AVX2 + FMA: 6 x 16 tiles in 12 ymm accumulators.
+    Avx2,
+    /// AVX-512F + FMA: two A panels per B panel, 12 x 16 tiles in 12 zmm accumulators.
+    Avx512,
+}
+
+impl Isa {
+    /// The best one this CPU runs (the binary stays baseline x86-64; the standard library
+    /// caches the detection).
+    pub(crate) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
     }
-    gemm_body::<{ cfg!(target_arch = "aarch64") }>(a, b, (m, k, n), beta, c);
+}
+
+/// [`gemm_packed`] with the multiply for `isa`; one this CPU lacks falls back to the best it
+/// has below it.
+pub(crate) fn gemm_on(
+    isa: Isa,
+    a: &[APanelRow],
+    b: &[BPanelRow],
+    dims: (usize, usize, usize),
+    beta: f32,
+    c: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let best = Isa::detect();
+        if isa == Isa::Avx512 && best == Isa::Avx512 {
+            // SAFETY: `gemm_avx512` only differs from `gemm_body` in being compiled with
+            // AVX-512F, AVX2 and FMA enabled; the CPU was just checked to support them.
+            unsafe { gemm_avx512(a, b, dims, beta, c) };
+            return;
+        }
+        if isa != Isa::Baseline && best != Isa::Baseline {
+            // SAFETY: `gemm_avx2_fma` only differs from `gemm_body` in being compiled with AVX2
+            // and FMA enabled; the CPU was just checked to support both (AVX-512F implies
+            // AVX2 in `detect`'s order only with FMA, checked there).
+            unsafe { gemm_avx2_fma(a, b, dims, beta, c) };
+            return;
+        }
+    }
+    let _ = isa;
+    gemm_body::<{ cfg!(target_arch = "aarch64") }, false>(a, b, dims, beta, c);
+}
+
+/// [`gemm_body`] with AVX-512F and FMA enabled (512-bit lanes: one register per tile row), two
+/// A panels at a time so that 12 accumulators hide the FMA latency.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn gemm_avx512(
+    a: &[APanelRow],
+    b: &[BPanelRow],
+    dims: (usize, usize, usize),
+    beta: f32,
+    c: &mut [f32],
+) {
+    gemm_body::<true, true>(a, b, dims, beta, c);
 }
 
 /// [`gemm_body`] with AVX2 and FMA enabled (256-bit lanes, fused multiply-add).
@@ -117,7 +188,7 @@ fn gemm_avx2_fma(
     beta: f32,
     c: &mut [f32],
 ) {
-    gemm_body::<true>(a, b, dims, beta, c);
+    gemm_body::<true, false>(a, b, dims, beta, c);
 }
 
 /// `x * y + acc`: fused where the target has FMA (a call to the C library's `fmaf` elsewhere,
@@ -145,10 +216,57 @@ fn tile<const FMA: bool>(a: &[APanelRow], b: &[BPanelRow]) -> [[f32; NR]; MR] {
     acc
 }
 
-/// The blocked loops around [`tile`]: for each B panel (which stays in L1 across the A
-/// panels), every A panel.
+/// Two `MR × NR` tiles sharing each B row: the sums over k of `a0[kk] ⊗ b[kk]` and
+/// `a1[kk] ⊗ b[kk]`.
 #[inline(always)]
-fn gemm_body<const FMA: bool>(
+fn tile_pair<const FMA: bool>(
+    a0: &[APanelRow],
+    a1: &[APanelRow],
+    b: &[BPanelRow],
+) -> [[[f32; NR]; MR]; 2] {
+    let mut acc = [[[0.0f32; NR]; MR]; 2];
+    for ((r0, r1), br) in a0.iter().zip(a1).zip(b) {
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[0][i][j] = madd::<FMA>(r0[i], br[j], acc[0][i][j]);
+                acc[1][i][j] = madd::<FMA>(r1[i], br[j], acc[1][i][j]);
+            }
+        }
+    }
+    acc
+}
+
+/// Writes tile `acc` (rows from `r0`, columns `j0..j0 + cols` of the `m × n` matrix `c`) as
+/// `c = acc + beta · c`.
+#[inline(always)]
+fn store(
+    acc: &[[f32; NR]; MR],
+    c: &mut [f32],
+    (r0, j0, cols): (usize, usize, usize),
+    (m, n): (usize, usize),
+    beta: f32,
+) {
+    for (i, acc_row) in acc.iter().enumerate().take(MR.min(m - r0)) {
+        let start = (r0 + i) * n + j0;
+        let row = &mut c[start..start + cols];
+        if beta == 0.0 {
+            row.copy_from_slice(&acc_row[..cols]);
+        } else if beta == 1.0 {
+            for (cv, av) in row.iter_mut().zip(acc_row) {
+                *cv += av;
+            }
+        } else {
+            for (cv, av) in row.iter_mut().zip(acc_row) {
+                *cv = beta * *cv + av;
+            }
+        }
+    }
+}
+
+/// The blocked loops around [`tile`]: for each B panel (which stays in L1 across the A
+/// panels), every A panel; with `PAIR`, two A panels at a time ([`tile_pair`]).
+#[inline(always)]
+fn gemm_body<const FMA: bool, const PAIR: bool>(
     a: &[APanelRow],
     b: &[BPanelRow],
     (m, k, n): (usize, usize, usize),
@@ -161,26 +279,24 @@ fn gemm_body<const FMA: bool>(
         }
         return;
     }
+    let panels = m.div_ceil(MR);
     for (q, bp) in b.chunks_exact(k).enumerate().take(n.div_ceil(NR)) {
         let j0 = q * NR;
         let cols = NR.min(n - j0);
-        for (p, ap) in a.chunks_exact(k).enumerate().take(m.div_ceil(MR)) {
-            let acc = tile::<FMA>(ap, bp);
-            for (i, acc_row) in acc.iter().enumerate().take(MR.min(m - p * MR)) {
-                let start = (p * MR + i) * n + j0;
-                let row = &mut c[start..start + cols];
-                if beta == 0.0 {
-                    row.copy_from_slice(&acc_row[..cols]);
-                } else if beta == 1.0 {
-                    for (cv, av) in row.iter_mut().zip(acc_row) {
-                        *cv += av;
-                    }
-                } else {
-                    for (cv, av) in row.iter_mut().zip(acc_row) {
-                        *cv = beta * *cv + av;
-                    }
-                }
+        let mut p = 0;
+        if PAIR {
+            while p + 1 < panels {
+                let (a0, a1) = (&a[p * k..(p + 1) * k], &a[(p + 1) * k..(p + 2) * k]);
+                let [t0, t1] = tile_pair::<FMA>(a0, a1, bp);
+                store(&t0, c, (p * MR, j0, cols), (m, n), beta);
+                store(&t1, c, ((p + 1) * MR, j0, cols), (m, n), beta);
+                p += 2;
             }
+        }
+        while p < panels {
+            let acc = tile::<FMA>(&a[p * k..(p + 1) * k], bp);
+            store(&acc, c, (p * MR, j0, cols), (m, n), beta);
+            p += 1;
         }
     }
 }
@@ -217,6 +333,8 @@ mod tests {
             (13, 29, 33),
             (37, 0, 5),
             (8, 300, 10),
+            (25, 40, 17),
+            (12, 7, 48),
         ] {
             let a: Vec<f32> = (0..m * k).map(|_| rand()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rand()).collect();
@@ -242,14 +360,17 @@ mod tests {
                     pack_a(am, &mut pa);
                     let mut pb = Vec::new();
                     pack_b(bm, &mut pb);
-                    let mut c = c0.clone();
-                    gemm_packed(&pa, &pb, (m, k, n), beta, &mut c);
                     let want = reference(am, bm, beta, &c0);
-                    for (got, want) in c.iter().zip(&want) {
-                        assert!(
-                            (*got as f64 - want).abs() < 1e-5 * (1.0 + k as f64),
-                            "{m}x{k}x{n} beta {beta} transposed {transposed}: {got} vs {want}"
-                        );
+                    // Every multiply this CPU has (one it lacks runs the next below it).
+                    for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+                        let mut c = c0.clone();
+                        gemm_on(isa, &pa, &pb, (m, k, n), beta, &mut c);
+                        for (got, want) in c.iter().zip(&want) {
+                            assert!(
+                                (*got as f64 - want).abs() < 1e-5 * (1.0 + k as f64),
+                                "{isa:?} {m}x{k}x{n} beta {beta} transposed {transposed}: {got} vs {want}"
+                            );
+                        }
                     }
                 }
             }
