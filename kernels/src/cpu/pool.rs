@@ -89,19 +89,66 @@ pub(crate) fn max_pool2d_backward(dy: &[f32], argmax: &[u32], g: &Pool2dGeom) ->
     if img_in == 0 || img_out == 0 {
         return recycle::zeros(g.input_len());
     }
-    let mut dx = recycle::dirty(g.input_len()); // each task zeroes its image first
+    let mut dx = recycle::dirty(g.input_len()); // every element is written below
+                                                // Windows that tile the input without overlap or padding (Keras's default pooling): each
+                                                // input element belongs to at most one window, so one pass writes every element once
+                                                // (the gradient at the window's arg-max, 0 elsewhere) instead of zeroing the whole
+                                                // gradient and scattering into it.
+    let tiled = g.stride_h == g.pool_h
+        && g.stride_w == g.pool_w
+        && g.pad_top() == 0
+        && g.pad_left() == 0
+        && g.out_h() * g.pool_h <= g.in_h
+        && g.out_w() * g.pool_w <= g.in_w;
     dx.par_chunks_mut(img_in)
         .zip(dy.par_chunks(img_out).zip(argmax.par_chunks(img_out)))
         .enumerate()
         .for_each(|(b, (dxi, (dyi, ai)))| {
-            dxi.fill(0.0);
             let base = b * img_in;
+            if tiled {
+                scatter_tiled(dxi, dyi, ai, base, g);
+                return;
+            }
+            dxi.fill(0.0);
             for (&d, &i) in dyi.iter().zip(ai) {
                 // Arg-max indices of image b always lie inside image b.
                 dxi[i as usize - base] += d;
             }
         });
     dx
+}
+
+/// [`max_pool2d_backward`] of one image (input elements from flat index `base`) for windows
+/// that tile the input: every element of `dxi` written once.
+fn scatter_tiled(dxi: &mut [f32], dyi: &[f32], ai: &[u32], base: usize, g: &Pool2dGeom) {
+    let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
+    let (ph, pw) = (g.pool_h, g.pool_w);
+    for iy in 0..g.in_h {
+        let oy = iy / ph;
+        let row = &mut dxi[iy * g.in_w * c..(iy + 1) * g.in_w * c];
+        if oy >= oh {
+            row.fill(0.0); // below the last window
+            continue;
+        }
+        for ix in 0..g.in_w {
+            let ox = ix / pw;
+            let d = &mut row[ix * c..(ix + 1) * c];
+            if ox >= ow {
+                d.fill(0.0); // right of the last window
+                continue;
+            }
+            let o = (oy * ow + ox) * c;
+            let here = (base + (iy * g.in_w + ix) * c) as u32;
+            for (((v, &dyv), &a), ch) in d
+                .iter_mut()
+                .zip(&dyi[o..o + c])
+                .zip(&ai[o..o + c])
+                .zip(here..)
+            {
+                *v = if a == ch { dyv } else { 0.0 };
+            }
+        }
+    }
 }
 
 /// Average pooling over the in-bounds positions of each window.
