@@ -27,6 +27,14 @@ use crate::geometry::Conv2dGeom;
 /// 11×11×64: 5.4 ms vs 3.0; 9×9×256 from 7×7×256: 29 ms vs 16) and stays col2im.
 const MIN_IN_C: usize = 128;
 
+/// [`MIN_IN_C`] when the GEMM has its AVX-512 multiply, whose element-wise GEMMs gain more from
+/// the transforms. Measured (Xeon VM with AVX-512, one thread, batch 32, `host bench --model
+/// catsdogs`): 43×43×64→128 77 ms im2col vs 52-55 Winograd; 89×89×32→64 108 vs 96-100 (not
+/// worth the transforms' memory; the 11×11×32→64 MNIST layer did not gain either); VGG16 base
+/// at 180×180, batch 32, two threads (`host bench --vgg16`): 180×180×64→64 1.42-1.46 s vs
+/// 1.17-1.24, 90×90×64→128 275-284 ms vs 203, the whole forward 12.5-13.6 images/s vs 14.0-14.5.
+const MIN_IN_C_AVX512: usize = 64;
+
 /// Output pixels per image from which the transform pays (a 3×3 output is four 2×2 tiles of
 /// which 7 of 16 pixels are real: MNIST conv3 took 3.7 ms vs 1.5).
 const MIN_OUT_PIXELS: usize = 64;
@@ -37,7 +45,12 @@ const CHUNK_FLOATS: usize = 1024 * 1024;
 /// Whether the CPU backend computes this convolution here: [`supported`], with enough input
 /// channels and output pixels for the transforms to pay.
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
-    supported(g) && g.in_c >= MIN_IN_C && g.out_h() * g.out_w() >= MIN_OUT_PIXELS
+    let min_in_c = if super::panel::Isa::detect() == super::panel::Isa::Avx512 {
+        MIN_IN_C_AVX512
+    } else {
+        MIN_IN_C
+    };
+    supported(g) && g.in_c >= min_in_c && g.out_h() * g.out_w() >= MIN_OUT_PIXELS
 }
 
 /// Whether [`conv2d`] can compute this convolution: 3×3, stride 1, a non-empty output.
@@ -441,7 +454,9 @@ mod tests {
         };
         assert!(applies(&g));
         assert!(!applies(&Conv2dGeom { stride_w: 2, ..g }));
-        assert!(!applies(&Conv2dGeom { in_c: 64, ..g }));
+        let avx512 = super::super::panel::Isa::detect() == super::super::panel::Isa::Avx512;
+        assert_eq!(applies(&Conv2dGeom { in_c: 64, ..g }), avx512);
+        assert!(!applies(&Conv2dGeom { in_c: 32, ..g }));
         assert!(!applies(&Conv2dGeom {
             in_h: 5,
             in_w: 5,
