@@ -16,10 +16,11 @@ use libfuzzer_sys::fuzz_target;
 use shared::blob::{
     Blob, BlobError, BlobHeader, LayerRecord, CRC, FORMAT_VERSION_1, HEADER_LEN, MAX_LAYERS,
 };
-use shared::float::interpreter::{InterpreterF16, InterpreterF32};
+use shared::float::interpreter::{FloatInterpreter, InterpreterF16, InterpreterF32};
 use shared::int8::interpreter::Interpreter;
 use shared::mnist::{MnistF16, MnistF32, MnistInt8, MnistScratchF32, MnistScratchI8, MNIST_PIXELS};
 use shared::quant::{PixelScaling, QuantParams};
+use shared::weights::FromBlobBytes;
 
 /// A version-1 header (no `pixels`), as postcard reads it.
 #[derive(serde::Deserialize)]
@@ -125,6 +126,21 @@ fn agrees_with_postcard(bytes: &[u8]) {
     }
 }
 
+/// One inference of a bound float network whose arena a microcontroller could hold.
+fn run_float<'a, S: FromBlobBytes<'a>>(
+    net: &FloatInterpreter<'a, S>,
+    input: &dyn Fn(usize) -> Vec<u8>,
+) {
+    if net.arena_len() <= 1 << 18 {
+        let mut arena = vec![0f32; net.arena_len()];
+        let out = net
+            .run(&input(net.input_len()), &mut arena)
+            .expect("validated sizes");
+        assert_eq!(out.len(), net.output_len());
+        let _ = net.class_of(out);
+    }
+}
+
 fn exercise(bytes: &[u8], infer: bool) {
     let Ok(blob) = Blob::decode(bytes) else {
         return;
@@ -144,23 +160,10 @@ fn exercise(bytes: &[u8], infer: bool) {
     let input =
         |n: usize| -> Vec<u8> { (0..n).map(|i| bytes.get(i).copied().unwrap_or(0)).collect() };
     if let Ok(net) = float32 {
-        if net.arena_len() <= 1 << 18 {
-            let mut arena = vec![0f32; net.arena_len()];
-            let out = net
-                .run(&input(net.input_len()), &mut arena)
-                .expect("validated sizes");
-            assert_eq!(out.len(), net.output_len());
-            let _ = net.class_of(out);
-        }
+        run_float(&net, &input);
     }
     if let Ok(net) = float16 {
-        if net.arena_len() <= 1 << 18 {
-            let mut arena = vec![0f32; net.arena_len()];
-            let out = net
-                .run(&input(net.input_len()), &mut arena)
-                .expect("validated sizes");
-            assert_eq!(out.len(), net.output_len());
-        }
+        run_float(&net, &input);
     }
     if let Ok(net) = interpreter {
         // Arenas of a validated blob can be large (up to 2 x 4 GiB of activations); run the

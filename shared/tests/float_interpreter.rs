@@ -13,11 +13,11 @@ use shared::blob::{
     encode_into, encoded_len, Activation, BlobError, BlobSpec, LayerDesc, LayerKind, LayerRecord,
     Shape, WeightFormat,
 };
-use shared::float::interpreter::{InterpreterF16, InterpreterF32};
+use shared::float::interpreter::{FloatInterpreter, InterpreterF16, InterpreterF32};
 use shared::int8::interpreter::RunError;
 use shared::padding::Padding;
 use shared::quant::PixelScaling;
-use shared::weights::f16_bits_to_f32;
+use shared::weights::{f16_bits_to_f32, FromBlobBytes};
 
 /// Weights of one layer as the reference sees them (f64) and as the blob stores them.
 struct Weights {
@@ -188,6 +188,24 @@ impl Net {
     }
 }
 
+/// Checks the bound network's plan, runs it on `pixels` with every layer's output pushed to
+/// `got`, and returns its class and logit.
+fn run<'a, S: FromBlobBytes<'a>>(
+    interp: &FloatInterpreter<'a, S>,
+    pixels: &[u8],
+    got: &mut Vec<Vec<f32>>,
+) -> (usize, f32) {
+    assert_eq!(interp.output_activation(), Activation::Sigmoid);
+    assert_eq!((interp.input_len(), interp.output_len()), (243, 1));
+    // The largest input + output: the 243-value input and conv0's 150 outputs.
+    assert_eq!(interp.arena_len(), 243 + 150);
+    let mut arena = vec![0f32; interp.arena_len()];
+    let out = interp
+        .run_observed(pixels, &mut arena, |_, o| got.push(o.to_vec()))
+        .unwrap();
+    (interp.class_of(out), out[0])
+}
+
 #[test]
 fn a_second_architecture_matches_the_f64_reference() {
     for f16 in [false, true] {
@@ -207,23 +225,17 @@ fn a_second_architecture_matches_the_f64_reference() {
             let want = net.reference(&pixels);
             let mut got = Vec::new();
             let (class, logit) = if f16 {
-                let interp = InterpreterF16::from_blob(&blob).unwrap();
-                let mut arena = vec![0f32; interp.arena_len()];
-                let out = interp
-                    .run_observed(&pixels, &mut arena, |_, o| got.push(o.to_vec()))
-                    .unwrap();
-                (interp.class_of(out), out[0])
+                run(
+                    &InterpreterF16::from_blob(&blob).unwrap(),
+                    &pixels,
+                    &mut got,
+                )
             } else {
-                let interp = InterpreterF32::from_blob(&blob).unwrap();
-                assert_eq!(interp.output_activation(), Activation::Sigmoid);
-                assert_eq!((interp.input_len(), interp.output_len()), (243, 1));
-                // The largest input + output: the 243-value input and conv0's 150 outputs.
-                assert_eq!(interp.arena_len(), 243 + 150);
-                let mut arena = vec![0f32; interp.arena_len()];
-                let out = interp
-                    .run_observed(&pixels, &mut arena, |_, o| got.push(o.to_vec()))
-                    .unwrap();
-                (interp.class_of(out), out[0])
+                run(
+                    &InterpreterF32::from_blob(&blob).unwrap(),
+                    &pixels,
+                    &mut got,
+                )
             };
             assert_eq!(got.len(), want.len());
             for (layer, (g, w)) in got.iter().zip(&want).enumerate() {

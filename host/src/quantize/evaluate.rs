@@ -4,8 +4,9 @@
 use kernels::CpuBackend;
 use rayon::prelude::*;
 use shared::blob::{Blob, WeightFormat};
-use shared::float::interpreter::{InterpreterF16, InterpreterF32};
+use shared::float::interpreter::{FloatInterpreter, InterpreterF16, InterpreterF32};
 use shared::int8::interpreter::{Interpreter, RunError};
+use shared::weights::FromBlobBytes;
 
 use crate::layers::Activation;
 use crate::model::Model;
@@ -26,60 +27,40 @@ fn check_images(what: &'static str, pixels: &[u8], per: usize) -> Result<(), Qua
     }
 }
 
-/// The float interpreter a float blob binds to.
-enum FloatNet<'a> {
-    F32(InterpreterF32<'a>),
-    F16(InterpreterF16<'a>),
-}
-
 /// The class `shared` predicts for every image (`n * h * w * c` pixels) with `blob`, any
 /// architecture: an int8 blob through [`Interpreter`], an f32/f16 blob through the float
 /// interpreter ([`shared::float::interpreter`]); classes by their `class_of`. Runs on all
 /// cores.
 pub fn predict_blob(blob: &[u8], pixels: &[u8]) -> Result<Vec<u32>, QuantizeError> {
     let decoded = Blob::decode(blob)?;
-    let per = decoded.header().input.len();
-    check_images("test images", pixels, per)?;
-    let classes: Vec<Vec<u32>> = match decoded.format() {
+    check_images("test images", pixels, decoded.header().input.len())?;
+    match decoded.format() {
         WeightFormat::Int8 => {
             let net = Interpreter::from_decoded(&decoded)?;
             let outputs = int8_outputs(&net, pixels)?;
-            vec![outputs.iter().map(|o| net.class_of(o) as u32).collect()]
+            Ok(outputs.iter().map(|o| net.class_of(o) as u32).collect())
         }
-        WeightFormat::F32 => float_classes(
-            &FloatNet::F32(InterpreterF32::from_decoded(&decoded)?),
-            pixels,
-        )?,
-        WeightFormat::F16 => float_classes(
-            &FloatNet::F16(InterpreterF16::from_decoded(&decoded)?),
-            pixels,
-        )?,
-    };
-    Ok(classes.concat())
+        WeightFormat::F32 => float_classes(&InterpreterF32::from_decoded(&decoded)?, pixels),
+        WeightFormat::F16 => float_classes(&InterpreterF16::from_decoded(&decoded)?, pixels),
+    }
 }
 
 /// The classes of a float network for every image, in chunks on all cores.
-fn float_classes(net: &FloatNet<'_>, pixels: &[u8]) -> Result<Vec<Vec<u32>>, QuantizeError> {
-    let (per, arena_len) = match net {
-        FloatNet::F32(n) => (n.input_len(), n.arena_len()),
-        FloatNet::F16(n) => (n.input_len(), n.arena_len()),
-    };
-    pixels
+fn float_classes<'a, S: FromBlobBytes<'a> + Sync>(
+    net: &FloatInterpreter<'a, S>,
+    pixels: &[u8],
+) -> Result<Vec<u32>, QuantizeError> {
+    let per = net.input_len();
+    let chunks: Vec<Vec<u32>> = pixels
         .par_chunks(per * CHUNK)
         .map(|c| {
-            let mut arena = vec![0f32; arena_len];
+            let mut arena = vec![0f32; net.arena_len()];
             c.chunks_exact(per)
-                .map(|img| {
-                    let class = match net {
-                        FloatNet::F32(n) => n.class_of(n.run(img, &mut arena)?),
-                        FloatNet::F16(n) => n.class_of(n.run(img, &mut arena)?),
-                    };
-                    Ok(class as u32)
-                })
+                .map(|img| Ok(net.class_of(net.run(img, &mut arena)?) as u32))
                 .collect::<Result<Vec<_>, RunError>>()
         })
-        .collect::<Result<_, _>>()
-        .map_err(QuantizeError::from)
+        .collect::<Result<_, _>>()?;
+    Ok(chunks.concat())
 }
 
 /// The int8 output (the last layer's scores) of `net` for every image: what the device

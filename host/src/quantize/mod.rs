@@ -120,20 +120,11 @@ fn check_binds(format: ExportFormat, blob: &[u8], mnist: bool) -> Result<(), Qua
                 Ok(())
             }
         }),
-        ExportFormat::F32 => InterpreterF32::from_blob(blob).map(drop).and_then(|()| {
-            if mnist {
-                MnistF32::from_blob(blob).map(drop)
-            } else {
-                Ok(())
-            }
-        }),
-        ExportFormat::F16 => InterpreterF16::from_blob(blob).map(drop).and_then(|()| {
-            if mnist {
-                MnistF16::from_blob(blob).map(drop)
-            } else {
-                Ok(())
-            }
-        }),
+        // The MNIST float networks are the float interpreter plus the architecture check.
+        ExportFormat::F32 if mnist => MnistF32::from_blob(blob).map(drop),
+        ExportFormat::F16 if mnist => MnistF16::from_blob(blob).map(drop),
+        ExportFormat::F32 => InterpreterF32::from_blob(blob).map(drop),
+        ExportFormat::F16 => InterpreterF16::from_blob(blob).map(drop),
     }
     .map_err(QuantizeError::Blob)
 }

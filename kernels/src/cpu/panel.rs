@@ -108,7 +108,7 @@ pub(crate) enum Isa {
     Baseline,
     /// AVX2 + FMA: 6 x 16 tiles in 12 ymm accumulators.
     Avx2,
-    /// AVX-512F + FMA: two A panels per B panel, 12 x 16 tiles in 12 zmm accumulators.
+    /// AVX-512F + AVX2 + FMA: two A panels per B panel, 12 x 16 tiles in 12 zmm accumulators.
     Avx512,
 }
 
@@ -119,6 +119,7 @@ impl Isa {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 return Isa::Avx512;
@@ -154,8 +155,7 @@ pub(crate) fn gemm_on(
         }
         if isa != Isa::Baseline && best != Isa::Baseline {
             // SAFETY: `gemm_avx2_fma` only differs from `gemm_body` in being compiled with AVX2
-            // and FMA enabled; the CPU was just checked to support both (AVX-512F implies
-            // AVX2 in `detect`'s order only with FMA, checked there).
+            // and FMA enabled; `detect` returns Avx2 or Avx512 only when the CPU has both.
             unsafe { gemm_avx2_fma(a, b, dims, beta, c) };
             return;
         }

@@ -299,15 +299,7 @@ impl<'a, const L: usize> Interpreter<'a, L> {
             [logit] if self.plan.output_activation == Activation::Sigmoid => {
                 usize::from(i32::from(*logit) > zero)
             }
-            _ => {
-                let mut best = 0;
-                for (i, &v) in output.iter().enumerate() {
-                    if v > output[best] {
-                        best = i;
-                    }
-                }
-                best
-            }
+            _ => crate::float::argmax(output),
         }
     }
 
