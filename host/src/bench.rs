@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use clap::Args;
 
 use crate::backend::{auto_backend, with_backend, BackendChoice, BackendError, BackendJob};
-use crate::layers::LayerKind;
+use crate::layers::{Activation, LayerKind};
 use crate::loss::Loss;
 use crate::model::ModelError;
 use crate::network::Network;
@@ -285,10 +285,7 @@ fn bench_backend<B: Backend>(
     net.download_into(&mut model);
 
     // Per-op times, forward and backward, for every layer's geometry.
-    let sync = |t: &B::Tensor| {
-        let _ = b.len(t);
-        let _ = b.to_vec(t);
-    };
+    let sync = |t: &B::Tensor| b.sync(t);
     let reps = steps.max(3);
     println!(
         "{:<34}{:>12}{:>12}{:>12}",
@@ -304,18 +301,32 @@ fn bench_backend<B: Backend>(
         let label = format!("{} {}", layer.name, model.output_shapes()[i]);
         let y = match &layer.kind {
             LayerKind::Conv2D(c) => {
+                // The ops training runs: the convolution with its ReLU, the weight gradient
+                // with the bias's.
                 let g = c.geom(input, batch);
-                let f = time(reps, || b.conv2d(&x, &params[0], params.get(1), &g), sync);
-                let y = b.conv2d(&x, &params[0], params.get(1), &g);
+                let relu = c.activation == Activation::Relu;
+                let forward = || {
+                    if relu {
+                        b.conv2d_relu(&x, &params[0], params.get(1), &g)
+                    } else {
+                        b.conv2d(&x, &params[0], params.get(1), &g)
+                    }
+                };
+                let f = time(reps, forward, sync);
+                let y = forward();
                 let dx = time(reps, || b.conv2d_backward_input(&y, &params[0], &g), sync);
-                let dw = time(reps, || b.conv2d_backward_weight(&x, &y, &g), sync);
+                let dw = if c.use_bias {
+                    time(reps, || b.conv2d_backward_weight_bias(&x, &y, &g).0, sync)
+                } else {
+                    time(reps, || b.conv2d_backward_weight(&x, &y, &g), sync)
+                };
                 println!(
                     "{label:<34}{:>10.3}ms{:>10.3}ms{:>10.3}ms",
                     f * 1e3,
                     dx * 1e3,
                     dw * 1e3
                 );
-                b.relu(&y)
+                y
             }
             LayerKind::Dense(d) => {
                 let g = d.geom(input, batch);

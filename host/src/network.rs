@@ -18,8 +18,13 @@ enum Cache<B: Backend> {
         x: Option<Arc<B::Tensor>>,
         relu_y: Option<Arc<B::Tensor>>,
     },
-    /// MaxPooling2D: arg-max positions.
-    MaxPool(B::Index),
+    /// MaxPooling2D: arg-max positions and, when the pooled layer is a ReLU (whose own cache
+    /// then keeps no output, see [`Network::relu_mask_after_pool`]), the pooled output, whose
+    /// sign is the ReLU's mask at every arg-max.
+    MaxPool {
+        arg: B::Index,
+        relu_y: Option<Arc<B::Tensor>>,
+    },
     /// Dropout: the mask.
     Mask(B::Tensor),
 }
@@ -43,7 +48,7 @@ impl<B: Backend> Tape<B> {
             .filter(|(_, c)| match c {
                 Cache::Empty => false,
                 Cache::Linear { x, relu_y } => x.is_some() || relu_y.is_some(),
-                Cache::MaxPool(_) | Cache::Mask(_) => true,
+                Cache::MaxPool { .. } | Cache::Mask(_) => true,
             })
             .map(|(i, _)| i)
             .collect()
@@ -197,30 +202,40 @@ impl<'b, B: Backend> Network<'b, B> {
             let input = self.inputs[i];
             let keep_x = training && self.trainable[i];
             let keep_y = training && self.grad_out[i];
+            // A ReLU followed by max pooling leaves its mask to the pooling layer.
+            let keep_relu_y = keep_y && !self.relu_mask_after_pool(i + 1);
             let (y, cache) = match kind {
                 LayerKind::Conv2D(c) => {
                     let g = c.geom(input, batch);
                     let p = &self.params[i];
-                    let z = b.conv2d(&x, &p[0], p.get(1), &g);
-                    self.activate(b, z, c.activation, i == last, keep_x.then_some(x), keep_y)
+                    if c.activation == Activation::Relu {
+                        // The backend applies the ReLU as it stores the convolution.
+                        let y = b.conv2d_relu(&x, &p[0], p.get(1), &g);
+                        Self::relu_output(y, keep_x.then_some(x), keep_relu_y)
+                    } else {
+                        let z = b.conv2d(&x, &p[0], p.get(1), &g);
+                        let x = keep_x.then_some(x);
+                        self.activate(b, z, c.activation, i == last, x, keep_relu_y)
+                    }
                 }
                 LayerKind::Dense(d) => {
                     let g = d.geom(input, batch);
                     let p = &self.params[i];
                     let z = b.dense(&x, &p[0], p.get(1), &g);
-                    self.activate(b, z, d.activation, i == last, keep_x.then_some(x), keep_y)
+                    let x = keep_x.then_some(x);
+                    self.activate(b, z, d.activation, i == last, x, keep_relu_y)
                 }
                 LayerKind::MaxPooling2D(p) => {
                     let (y, arg) = b.max_pool2d(&x, &p.0.geom(input, batch));
+                    let y = Arc::new(y);
                     // A frozen prefix gets no gradient: its arg-max positions are dropped.
-                    (
-                        Arc::new(y),
-                        if keep_y {
-                            Cache::MaxPool(arg)
-                        } else {
-                            Cache::Empty
-                        },
-                    )
+                    let cache = if keep_y {
+                        let relu_y = self.relu_mask_after_pool(i).then(|| Arc::clone(&y));
+                        Cache::MaxPool { arg, relu_y }
+                    } else {
+                        Cache::Empty
+                    };
+                    (y, cache)
                 }
                 LayerKind::AveragePooling2D(p) => (
                     Arc::new(b.avg_pool2d(&x, &p.0.geom(input, batch))),
@@ -266,11 +281,7 @@ impl<'b, B: Backend> Network<'b, B> {
         keep_y: bool,
     ) -> (Arc<B::Tensor>, Cache<B>) {
         match a {
-            Activation::Relu => {
-                let y = Arc::new(b.relu_owned(z));
-                let relu_y = keep_y.then(|| Arc::clone(&y));
-                (y, Cache::Linear { x, relu_y })
-            }
+            Activation::Relu => Self::relu_output(b.relu_owned(z), x, keep_y),
             // Softmax and sigmoid are only allowed on the last layer: they stay fused with
             // the loss in training and are applied by `predict`.
             Activation::Linear | Activation::Softmax | Activation::Sigmoid => {
@@ -278,6 +289,18 @@ impl<'b, B: Backend> Network<'b, B> {
                 (Arc::new(z), Cache::Linear { x, relu_y: None })
             }
         }
+    }
+
+    /// A ReLU layer's output `y` and its cache: the input `x` (for the weight gradient) and,
+    /// with `keep_y`, `y` itself (for the ReLU's backward mask).
+    fn relu_output(
+        y: B::Tensor,
+        x: Option<Arc<B::Tensor>>,
+        keep_y: bool,
+    ) -> (Arc<B::Tensor>, Cache<B>) {
+        let y = Arc::new(y);
+        let relu_y = keep_y.then(|| Arc::clone(&y));
+        (y, Cache::Linear { x, relu_y })
     }
 
     /// Backward pass from d(loss)/d(logits): gradients of every trainable layer's
@@ -312,11 +335,12 @@ impl<'b, B: Backend> Network<'b, B> {
                         None => dy,
                     };
                     if let Some(x) = x {
-                        let mut gs = vec![b.conv2d_backward_weight(&x, &dz, &g)];
-                        if c.use_bias {
-                            gs.push(b.bias_grad(&dz, c.filters));
-                        }
-                        grads[i] = Some(gs);
+                        grads[i] = Some(if c.use_bias {
+                            let (dw, db) = b.conv2d_backward_weight_bias(&x, &dz, &g);
+                            vec![dw, db]
+                        } else {
+                            vec![b.conv2d_backward_weight(&x, &dz, &g)]
+                        });
                     }
                     need_dx.then(|| b.conv2d_backward_input(&dz, &self.params[i][0], &g))
                 }
@@ -335,8 +359,16 @@ impl<'b, B: Backend> Network<'b, B> {
                     }
                     need_dx.then(|| b.dense_backward_input(&dz, &self.params[i][0], &g))
                 }
-                (LayerKind::MaxPooling2D(p), Cache::MaxPool(arg)) => {
-                    need_dx.then(|| b.max_pool2d_backward(&dy, &arg, &p.0.geom(input, batch)))
+                (LayerKind::MaxPooling2D(p), Cache::MaxPool { arg, relu_y }) => {
+                    need_dx.then(|| {
+                        // The ReLU before the pooling masks the pooled gradient (see
+                        // `relu_mask_after_pool`).
+                        let dy = match relu_y {
+                            Some(y) => b.relu_backward_owned(&y, dy),
+                            None => dy,
+                        };
+                        b.max_pool2d_backward(&dy, &arg, &p.0.geom(input, batch))
+                    })
                 }
                 (LayerKind::AveragePooling2D(p), _) => {
                     need_dx.then(|| b.avg_pool2d_backward(&dy, &p.0.geom(input, batch)))
@@ -356,6 +388,22 @@ impl<'b, B: Backend> Network<'b, B> {
             }
         }
         grads
+    }
+
+    /// Whether layer `i` is a max pooling of a ReLU layer's output that applies the ReLU's
+    /// backward mask itself, to its output gradient. The pooled gradient goes to each
+    /// window's arg-max only, where the ReLU's output is the pooled output, so masking `dy`
+    /// by the pooled output's sign is exactly masking the scattered gradient by the ReLU
+    /// output's: the same result without keeping the ReLU output (the larger tensor) for the
+    /// backward pass or passing over it.
+    fn relu_mask_after_pool(&self, i: usize) -> bool {
+        i > 0
+            && matches!(self.kinds.get(i), Some(LayerKind::MaxPooling2D(_)))
+            && match self.kinds[i - 1] {
+                LayerKind::Conv2D(c) => c.activation == Activation::Relu,
+                LayerKind::Dense(d) => d.activation == Activation::Relu,
+                _ => false,
+            }
     }
 
     /// A per-pixel channel map as a `Dense` over every pixel of the batch.

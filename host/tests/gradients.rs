@@ -105,6 +105,23 @@ fn softmax_model_gradients_match_finite_differences() {
 }
 
 #[test]
+fn relu_before_overlapping_and_padded_max_pools_matches_finite_differences() {
+    // The pooling layers apply the ReLU's backward mask (the ReLU layers keep no output):
+    // with overlapping windows an element can be the arg-max of several, and with 'same'
+    // padding the windows at the border are cut.
+    let model = Sequential::new(Shape::image(9, 9, 2))
+        .add(Conv2D::new(3, 3).activation(Relu))
+        .add(MaxPooling2D::new(3).strides(2))
+        .add(Conv2D::new(4, 1).activation(Relu))
+        .add(MaxPooling2D::new(2).padding(Padding::Same))
+        .add(Flatten)
+        .add(Dense::new(3).activation(Softmax))
+        .build(4)
+        .unwrap();
+    check(model, vec![2, 0, 1], 30);
+}
+
+#[test]
 fn sigmoid_model_gradients_match_finite_differences() {
     let model = Sequential::new(Shape::image(5, 5, 1))
         .add(Conv2D::new(2, 3).strides(2).padding(Padding::Same))

@@ -63,6 +63,11 @@ pub trait Backend: Send + Sync {
     fn to_vec(&self, t: &Self::Tensor) -> Vec<f32>;
     /// Downloads an index buffer (waits for pending work).
     fn index_to_vec(&self, t: &Self::Index) -> Vec<u32>;
+    /// Waits until `t` is computed (what a timing must do before it reads the clock). The
+    /// default downloads it; a backend whose ops finish before they return does nothing.
+    fn sync(&self, t: &Self::Tensor) {
+        let _ = self.to_vec(t);
+    }
     /// Number of elements.
     fn len(&self, t: &Self::Tensor) -> usize;
     /// A device-side copy.
@@ -78,6 +83,18 @@ pub trait Backend: Send + Sync {
         bias: Option<&Self::Tensor>,
         g: &Conv2dGeom,
     ) -> Self::Tensor;
+    /// `max(conv2d(x, w) + bias, 0)`: [`Backend::conv2d`] and its ReLU in one op where the
+    /// backend can (the CPU backend applies it as the GEMM stores each result); the default
+    /// runs the two ops.
+    fn conv2d_relu(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        bias: Option<&Self::Tensor>,
+        g: &Conv2dGeom,
+    ) -> Self::Tensor {
+        self.relu_owned(self.conv2d(x, w, bias, g))
+    }
     /// dL/dx from dL/dy.
     fn conv2d_backward_input(
         &self,
@@ -94,6 +111,19 @@ pub trait Backend: Send + Sync {
     ) -> Self::Tensor;
     /// dL/dbias: sums `dy` (viewed as `[rows, channels]`) over the rows.
     fn bias_grad(&self, dy: &Self::Tensor, channels: usize) -> Self::Tensor;
+    /// [`Backend::conv2d_backward_weight`] and the bias's [`Backend::bias_grad`] of the same
+    /// `dy`, in one pass over `dy` where the backend can; the default runs the two ops.
+    fn conv2d_backward_weight_bias(
+        &self,
+        x: &Self::Tensor,
+        dy: &Self::Tensor,
+        g: &Conv2dGeom,
+    ) -> (Self::Tensor, Self::Tensor) {
+        (
+            self.conv2d_backward_weight(x, dy, g),
+            self.bias_grad(dy, g.out_c),
+        )
+    }
 
     // ---- pooling -------------------------------------------------------------------------
 

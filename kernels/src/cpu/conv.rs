@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
-use super::panel::{gemm_packed, pack_a, pack_b, APanelRow, BPanelRow};
+use super::panel::{gemm_packed, gemm_packed_relu, pack_a, pack_b, APanelRow, BPanelRow};
 use super::recycle;
 use crate::geometry::Conv2dGeom;
 
@@ -261,17 +261,30 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
     }
 }
 
-/// `y = conv2d(x, w) + bias`: by Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128
-/// or more input channels; see `winograd.rs`), else as im2col + GEMM.
-pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> Vec<f32> {
+/// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)` as each result is stored: by
+/// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128 or more input channels; see
+/// `winograd.rs`), else as im2col + GEMM.
+pub(crate) fn conv2d(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Conv2dGeom,
+    relu: bool,
+) -> Vec<f32> {
     if super::winograd::applies(g) {
-        return super::winograd::conv2d(x, w, bias, g);
+        return super::winograd::conv2d(x, w, bias, g, relu);
     }
-    conv2d_im2col(x, w, bias, g)
+    conv2d_im2col(x, w, bias, g, relu)
 }
 
-/// `y = conv2d(x, w) + bias` as im2col + GEMM.
-fn conv2d_im2col(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> Vec<f32> {
+/// [`conv2d`] as im2col + GEMM.
+fn conv2d_im2col(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Conv2dGeom,
+    relu: bool,
+) -> Vec<f32> {
     assert_eq!(x.len(), g.input_len(), "conv2d: input length");
     assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
@@ -302,7 +315,11 @@ fn conv2d_im2col(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> 
             im2col(x, g, ci * rows, nr, cols, ld);
             with_panels(|pa, _| {
                 pack_a(MatRef::row_major(cols, nr, ld), pa);
-                gemm_packed(pa, &wp, (nr, ld, n), 0.0, yc);
+                if relu {
+                    gemm_packed_relu(pa, &wp, (nr, ld, n), yc);
+                } else {
+                    gemm_packed(pa, &wp, (nr, ld, n), 0.0, yc);
+                }
             });
         })
     });
@@ -365,6 +382,26 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
 
 /// dL/dw (HWIO): `Cᵀ · dY`, summed over row chunks in parallel.
 pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> Vec<f32> {
+    backward_weight(x, dy, g, false)
+}
+
+/// dL/dw (HWIO) and dL/dbias: the im2col rows get a 1 appended (as in the forward pass with
+/// a bias), so row `K` of `Cᵀ · dY` is the column sums of `dY`, the bias gradient, from the
+/// same GEMM instead of another pass over `dY`.
+pub(crate) fn conv2d_backward_weight_bias(
+    x: &[f32],
+    dy: &[f32],
+    g: &Conv2dGeom,
+) -> (Vec<f32>, Vec<f32>) {
+    let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
+    let mut dw = backward_weight(x, dy, g, true);
+    let db = dw[k * n..].to_vec();
+    dw.truncate(k * n);
+    (dw, db)
+}
+
+/// `Cᵀ · dY` (`K × N`, or with `ones` `(K + 1) × N` whose last row sums `dY`'s columns).
+fn backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom, ones: bool) -> Vec<f32> {
     assert_eq!(
         x.len(),
         g.input_len(),
@@ -376,31 +413,32 @@ pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> V
         "conv2d_backward_weight: dy length"
     );
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
+    let ld = k + usize::from(ones);
     let m = g.batch * g.out_h() * g.out_w();
-    let rows = chunk_rows(k, m);
+    let rows = chunk_rows(ld, m);
     let chunks = m.div_ceil(rows);
     let per_split = (chunks / (TASKS_PER_THREAD * rayon::current_num_threads())).max(1);
     (0..chunks)
         .into_par_iter()
         .with_min_len(per_split)
         .fold(
-            || recycle::zeros(k * n),
+            || recycle::zeros(ld * n),
             |mut acc, ci| {
                 let r0 = ci * rows;
                 let nr = rows.min(m - r0);
-                with_scratch(nr * k, |cols| {
-                    im2col(x, g, r0, nr, cols, k);
+                with_scratch(nr * ld, |cols| {
+                    im2col(x, g, r0, nr, cols, ld);
                     let dy_rows = MatRef::row_major(&dy[r0 * n..(r0 + nr) * n], nr, n);
                     with_panels(|pa, pb| {
-                        pack_a(MatRef::row_major(cols, nr, k).t(), pa);
+                        pack_a(MatRef::row_major(cols, nr, ld).t(), pa);
                         pack_b(dy_rows, pb);
-                        gemm_packed(pa, pb, (k, nr, n), 1.0, &mut acc);
+                        gemm_packed(pa, pb, (ld, nr, n), 1.0, &mut acc);
                     });
                 });
                 acc
             },
         )
-        .reduce(|| recycle::zeros(k * n), add_into)
+        .reduce(|| recycle::zeros(ld * n), add_into)
 }
 
 /// Element-wise `a += b`, returning `a` (and `b`'s buffer to the recycler).

@@ -197,6 +197,8 @@ impl Backend for CpuBackend {
     fn index_to_vec(&self, t: &CpuIndex) -> Vec<u32> {
         t.0.clone()
     }
+    /// Nothing to wait for: every op has finished when it returns.
+    fn sync(&self, _t: &CpuTensor) {}
     fn len(&self, t: &CpuTensor) -> usize {
         t.0.len()
     }
@@ -211,7 +213,16 @@ impl Backend for CpuBackend {
         bias: Option<&CpuTensor>,
         g: &Conv2dGeom,
     ) -> CpuTensor {
-        CpuTensor(self.run(|| conv::conv2d(&x.0, &w.0, bias.map(|b| b.as_slice()), g)))
+        CpuTensor(self.run(|| conv::conv2d(&x.0, &w.0, bias.map(|b| b.as_slice()), g, false)))
+    }
+    fn conv2d_relu(
+        &self,
+        x: &CpuTensor,
+        w: &CpuTensor,
+        bias: Option<&CpuTensor>,
+        g: &Conv2dGeom,
+    ) -> CpuTensor {
+        CpuTensor(self.run(|| conv::conv2d(&x.0, &w.0, bias.map(|b| b.as_slice()), g, true)))
     }
     fn conv2d_backward_input(&self, dy: &CpuTensor, w: &CpuTensor, g: &Conv2dGeom) -> CpuTensor {
         CpuTensor(self.run(|| conv::conv2d_backward_input(&dy.0, &w.0, g)))
@@ -221,6 +232,15 @@ impl Backend for CpuBackend {
     }
     fn bias_grad(&self, dy: &CpuTensor, channels: usize) -> CpuTensor {
         CpuTensor(self.run_sized(dy.0.len(), || elementwise::bias_grad(&dy.0, channels)))
+    }
+    fn conv2d_backward_weight_bias(
+        &self,
+        x: &CpuTensor,
+        dy: &CpuTensor,
+        g: &Conv2dGeom,
+    ) -> (CpuTensor, CpuTensor) {
+        let (dw, db) = self.run(|| conv::conv2d_backward_weight_bias(&x.0, &dy.0, g));
+        (CpuTensor(dw), CpuTensor(db))
     }
 
     fn max_pool2d(&self, x: &CpuTensor, g: &Pool2dGeom) -> (CpuTensor, CpuIndex) {

@@ -98,7 +98,24 @@ pub(crate) fn gemm_packed(
     assert!(a.len() >= m.div_ceil(MR) * k, "gemm_packed: a too short");
     assert!(b.len() >= n.div_ceil(NR) * k, "gemm_packed: b too short");
     assert!(c.len() >= m * n, "gemm_packed: c too short");
-    gemm_on(Isa::detect(), a, b, (m, k, n), beta, c);
+    gemm_on(Isa::detect(), a, b, (m, k, n), beta, false, c);
+}
+
+/// `c = max(a · b, 0)`: [`gemm_packed`] with beta 0 and a ReLU applied to each result as it
+/// is stored (a convolution's activation without a pass over its output).
+///
+/// # Panics
+/// As [`gemm_packed`].
+pub(crate) fn gemm_packed_relu(
+    a: &[APanelRow],
+    b: &[BPanelRow],
+    (m, k, n): (usize, usize, usize),
+    c: &mut [f32],
+) {
+    assert!(a.len() >= m.div_ceil(MR) * k, "gemm_packed: a too short");
+    assert!(b.len() >= n.div_ceil(NR) * k, "gemm_packed: b too short");
+    assert!(c.len() >= m * n, "gemm_packed: c too short");
+    gemm_on(Isa::detect(), a, b, (m, k, n), 0.0, true, c);
 }
 
 /// The instruction sets [`gemm_packed`] has a multiply for.
@@ -134,14 +151,15 @@ impl Isa {
     }
 }
 
-/// [`gemm_packed`] with the multiply for `isa`; one this CPU lacks falls back to the best it
-/// has below it.
+/// [`gemm_packed`] (with a ReLU on each result when `relu`) with the multiply for `isa`; one
+/// this CPU lacks falls back to the best it has below it.
 pub(crate) fn gemm_on(
     isa: Isa,
     a: &[APanelRow],
     b: &[BPanelRow],
     dims: (usize, usize, usize),
     beta: f32,
+    relu: bool,
     c: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -150,18 +168,18 @@ pub(crate) fn gemm_on(
         if isa == Isa::Avx512 && best == Isa::Avx512 {
             // SAFETY: `gemm_avx512` only differs from `gemm_body` in being compiled with
             // AVX-512F, AVX2 and FMA enabled; the CPU was just checked to support them.
-            unsafe { gemm_avx512(a, b, dims, beta, c) };
+            unsafe { gemm_avx512(a, b, dims, beta, relu, c) };
             return;
         }
         if isa != Isa::Baseline && best != Isa::Baseline {
             // SAFETY: `gemm_avx2_fma` only differs from `gemm_body` in being compiled with AVX2
             // and FMA enabled; `detect` returns Avx2 or Avx512 only when the CPU has both.
-            unsafe { gemm_avx2_fma(a, b, dims, beta, c) };
+            unsafe { gemm_avx2_fma(a, b, dims, beta, relu, c) };
             return;
         }
     }
     let _ = isa;
-    gemm_body::<{ cfg!(target_arch = "aarch64") }, false>(a, b, dims, beta, c);
+    gemm_body::<{ cfg!(target_arch = "aarch64") }, false>(a, b, dims, beta, relu, c);
 }
 
 /// [`gemm_body`] with AVX-512F and FMA enabled (512-bit lanes: one register per tile row), two
@@ -173,9 +191,10 @@ fn gemm_avx512(
     b: &[BPanelRow],
     dims: (usize, usize, usize),
     beta: f32,
+    relu: bool,
     c: &mut [f32],
 ) {
-    gemm_body::<true, true>(a, b, dims, beta, c);
+    gemm_body::<true, true>(a, b, dims, beta, relu, c);
 }
 
 /// [`gemm_body`] with AVX2 and FMA enabled (256-bit lanes, fused multiply-add).
@@ -186,9 +205,10 @@ fn gemm_avx2_fma(
     b: &[BPanelRow],
     dims: (usize, usize, usize),
     beta: f32,
+    relu: bool,
     c: &mut [f32],
 ) {
-    gemm_body::<true, false>(a, b, dims, beta, c);
+    gemm_body::<true, false>(a, b, dims, beta, relu, c);
 }
 
 /// `x * y + acc`: fused where the target has FMA (a call to the C library's `fmaf` elsewhere,
@@ -237,7 +257,7 @@ fn tile_pair<const FMA: bool>(
 }
 
 /// Writes tile `acc` (rows from `r0`, columns `j0..j0 + cols` of the `m × n` matrix `c`) as
-/// `c = acc + beta · c`.
+/// `c = acc + beta · c`, then with `relu` `c = max(c, 0)`.
 #[inline(always)]
 fn store(
     acc: &[[f32; NR]; MR],
@@ -245,10 +265,17 @@ fn store(
     (r0, j0, cols): (usize, usize, usize),
     (m, n): (usize, usize),
     beta: f32,
+    relu: bool,
 ) {
     for (i, acc_row) in acc.iter().enumerate().take(MR.min(m - r0)) {
         let start = (r0 + i) * n + j0;
         let row = &mut c[start..start + cols];
+        if beta == 0.0 && relu {
+            for (cv, av) in row.iter_mut().zip(acc_row) {
+                *cv = av.max(0.0);
+            }
+            continue;
+        }
         if beta == 0.0 {
             row.copy_from_slice(&acc_row[..cols]);
         } else if beta == 1.0 {
@@ -258,6 +285,11 @@ fn store(
         } else {
             for (cv, av) in row.iter_mut().zip(acc_row) {
                 *cv = beta * *cv + av;
+            }
+        }
+        if relu {
+            for cv in row.iter_mut() {
+                *cv = cv.max(0.0);
             }
         }
     }
@@ -271,11 +303,15 @@ fn gemm_body<const FMA: bool, const PAIR: bool>(
     b: &[BPanelRow],
     (m, k, n): (usize, usize, usize),
     beta: f32,
+    relu: bool,
     c: &mut [f32],
 ) {
     if k == 0 {
         for v in &mut c[..m * n] {
             *v = if beta == 0.0 { 0.0 } else { beta * *v };
+            if relu {
+                *v = v.max(0.0);
+            }
         }
         return;
     }
@@ -288,14 +324,14 @@ fn gemm_body<const FMA: bool, const PAIR: bool>(
             while p + 1 < panels {
                 let (a0, a1) = (&a[p * k..(p + 1) * k], &a[(p + 1) * k..(p + 2) * k]);
                 let [t0, t1] = tile_pair::<FMA>(a0, a1, bp);
-                store(&t0, c, (p * MR, j0, cols), (m, n), beta);
-                store(&t1, c, ((p + 1) * MR, j0, cols), (m, n), beta);
+                store(&t0, c, (p * MR, j0, cols), (m, n), beta, relu);
+                store(&t1, c, ((p + 1) * MR, j0, cols), (m, n), beta, relu);
                 p += 2;
             }
         }
         while p < panels {
             let acc = tile::<FMA>(&a[p * k..(p + 1) * k], bp);
-            store(&acc, c, (p * MR, j0, cols), (m, n), beta);
+            store(&acc, c, (p * MR, j0, cols), (m, n), beta, relu);
             p += 1;
         }
     }
@@ -363,13 +399,16 @@ mod tests {
                     let want = reference(am, bm, beta, &c0);
                     // Every multiply this CPU has (one it lacks runs the next below it).
                     for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
-                        let mut c = c0.clone();
-                        gemm_on(isa, &pa, &pb, (m, k, n), beta, &mut c);
-                        for (got, want) in c.iter().zip(&want) {
-                            assert!(
-                                (*got as f64 - want).abs() < 1e-5 * (1.0 + k as f64),
-                                "{isa:?} {m}x{k}x{n} beta {beta} transposed {transposed}: {got} vs {want}"
-                            );
+                        for relu in [false, true] {
+                            let mut c = c0.clone();
+                            gemm_on(isa, &pa, &pb, (m, k, n), beta, relu, &mut c);
+                            for (got, want) in c.iter().zip(&want) {
+                                let want = if relu { want.max(0.0) } else { *want };
+                                assert!(
+                                    (*got as f64 - want).abs() < 1e-5 * (1.0 + k as f64),
+                                    "{isa:?} {m}x{k}x{n} beta {beta} relu {relu} transposed {transposed}: {got} vs {want}"
+                                );
+                            }
                         }
                     }
                 }

@@ -226,8 +226,15 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
-/// `y = conv2d(x, w) + bias` for a [`supported`] convolution.
-pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom) -> Vec<f32> {
+/// `y = conv2d(x, w) + bias` for a [`supported`] convolution, then with `relu`
+/// `y = max(y, 0)` as each output is stored.
+pub(crate) fn conv2d(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Conv2dGeom,
+    relu: bool,
+) -> Vec<f32> {
     assert!(supported(g), "winograd::conv2d: unsupported geometry");
     assert_eq!(x.len(), g.input_len(), "conv2d: input length");
     assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
@@ -260,20 +267,20 @@ pub(crate) fn conv2d(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Conv2dGeom)
     let tile_rows_per_task = (CHUNK_FLOATS / (16 * tw * ic)).min(balanced).max(1);
     rows.par_chunks_mut(tile_rows_per_task).for_each(|task| {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => tile_rows(x, g, &u, bias, &zero, task, &mut s),
+            Ok(mut s) => tile_rows(x, g, (&u, bias, relu), &zero, task, &mut s),
             // Re-entered from inside an op's task: buffers of its own.
-            Err(_) => tile_rows(x, g, &u, bias, &zero, task, &mut Scratch::default()),
+            Err(_) => tile_rows(x, g, (&u, bias, relu), &zero, task, &mut Scratch::default()),
         })
     });
     y
 }
 
 /// The tiles of `task` (whole tile rows): input transform, 16 GEMMs, output transform.
+/// `(u, bias, relu)`: the transformed kernel, the bias, and whether a ReLU follows.
 fn tile_rows(
     x: &[f32],
     g: &Conv2dGeom,
-    u: &[Vec<BPanelRow>],
-    bias: &[f32],
+    (u, bias, relu): (&[Vec<BPanelRow>], &[f32], bool),
     zero: &[f32],
     task: &mut [TileRow<'_>],
     s: &mut Scratch,
@@ -345,8 +352,15 @@ fn tile_rows(
             output_channels(m, bias, y, &mut s.t, oc);
             for i in 0..rows_here {
                 let at = (i * ow + 2 * tx) * oc;
-                row.y[at..at + cols_here * oc]
-                    .copy_from_slice(&s.out[2 * i * oc..(2 * i + cols_here) * oc]);
+                let dst = &mut row.y[at..at + cols_here * oc];
+                let src = &s.out[2 * i * oc..(2 * i + cols_here) * oc];
+                if relu {
+                    for (d, v) in dst.iter_mut().zip(src) {
+                        *d = v.max(0.0);
+                    }
+                } else {
+                    dst.copy_from_slice(src);
+                }
             }
         }
     }
@@ -427,13 +441,16 @@ mod tests {
             let wt: Vec<f32> = (0..g.weight_len()).map(|_| rand()).collect();
             let bias: Vec<f32> = (0..oc).map(|_| rand()).collect();
             let want = direct(&x, &wt, &bias, &g);
-            let got = conv2d(&x, &wt, Some(&bias), &g);
-            assert_eq!(got.len(), want.len());
-            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                assert!(
-                    (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
-                    "{g:?} element {i}: {a} vs {b}"
-                );
+            for relu in [false, true] {
+                let got = conv2d(&x, &wt, Some(&bias), &g, relu);
+                assert_eq!(got.len(), want.len());
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    let b = if relu { b.max(0.0) } else { *b };
+                    assert!(
+                        (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
+                        "{g:?} relu {relu} element {i}: {a} vs {b}"
+                    );
+                }
             }
         }
     }

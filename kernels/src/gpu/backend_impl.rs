@@ -119,6 +119,10 @@ impl<R: Runtime> Backend for GpuBackend<R> {
         self.read_u32(t)
     }
 
+    fn sync(&self, _t: &GpuTensor) {
+        GpuBackend::sync(self);
+    }
+
     fn len(&self, t: &GpuTensor) -> usize {
         t.len
     }

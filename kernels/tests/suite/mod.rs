@@ -24,11 +24,13 @@ macro_rules! op_suite {
                 memory_round_trip,
                 conv2d_forward_matches_reference,
                 conv2d_forward_large_channels,
+                conv2d_relu_matches_reference,
                 conv2d_backward_input_matches_reference,
                 conv2d_backward_input_matches_finite_differences,
                 conv2d_backward_weight_matches_reference,
                 conv2d_backward_weight_matches_finite_differences,
                 conv2d_backward_large_channels,
+                conv2d_backward_weight_bias_matches_reference,
                 bias_grad_sums_rows,
                 max_pool_matches_reference,
                 max_pool_backward_scatters_and_adds_overlaps,
@@ -415,6 +417,17 @@ pub fn memory_round_trip<B: Backend>(be: &B) {
 }
 
 fn check_conv_forward<B: Backend>(be: &B, g: &Conv2dGeom, seed: u64, with_bias: bool) {
+    check_conv_forward_act(be, g, seed, with_bias, false);
+}
+
+/// [`Backend::conv2d`], or with `relu` [`Backend::conv2d_relu`], against the f64 reference.
+fn check_conv_forward_act<B: Backend>(
+    be: &B,
+    g: &Conv2dGeom,
+    seed: u64,
+    with_bias: bool,
+    relu: bool,
+) {
     let mut r = rng(seed);
     let x = rand_vec(&mut r, g.input_len());
     let w = rand_vec(&mut r, g.weight_len());
@@ -423,20 +436,58 @@ fn check_conv_forward<B: Backend>(be: &B, g: &Conv2dGeom, seed: u64, with_bias: 
     let (ow, _) = ref_out_pad(g.in_w, g.kw, g.stride_w, g.padding);
     assert_eq!((g.out_h(), g.out_w()), (oh, ow), "{g:?}: output size");
     let bt = be.from_slice(&bias);
-    let y = be.conv2d(
-        &be.from_slice(&x),
-        &be.from_slice(&w),
-        with_bias.then_some(&bt),
-        g,
-    );
+    let (xt, wt) = (be.from_slice(&x), be.from_slice(&w));
+    let y = if relu {
+        be.conv2d_relu(&xt, &wt, with_bias.then_some(&bt), g)
+    } else {
+        be.conv2d(&xt, &wt, with_bias.then_some(&bt), g)
+    };
     let bias64 = to_f64(&bias);
-    let want = ref_conv(
+    let mut want = ref_conv(
         &to_f64(&x),
         &to_f64(&w),
         with_bias.then_some(&bias64[..]),
         g,
     );
-    assert_close(&format!("conv2d {g:?}"), &be.to_vec(&y), &want, 1e-4);
+    if relu {
+        let negative = want.iter().filter(|v| **v < 0.0).count();
+        assert!(negative > 0, "{g:?}: a ReLU test needs negative outputs");
+        for v in &mut want {
+            *v = v.max(0.0);
+        }
+    }
+    let what = if relu { "conv2d_relu" } else { "conv2d" };
+    assert_close(&format!("{what} {g:?}"), &be.to_vec(&y), &want, 1e-4);
+}
+
+pub fn conv2d_relu_matches_reference<B: Backend>(be: &B) {
+    // The small cases, a GEMM spanning several blocks, and shapes the CPU backend computes
+    // by Winograd's transform (3×3, stride 1, many input channels).
+    let mut cases = conv_cases();
+    cases.push(conv_geom(
+        2,
+        (13, 13, 32, 64),
+        (3, 3),
+        (1, 1),
+        Padding::Valid,
+    ));
+    cases.push(conv_geom(
+        1,
+        (10, 9, 128, 19),
+        (3, 3),
+        (1, 1),
+        Padding::Same,
+    ));
+    cases.push(conv_geom(
+        2,
+        (11, 10, 64, 8),
+        (3, 3),
+        (1, 1),
+        Padding::Valid,
+    ));
+    for (i, g) in cases.iter().enumerate() {
+        check_conv_forward_act(be, g, 700 + i as u64, i % 2 == 1, true);
+    }
 }
 
 pub fn conv2d_forward_matches_reference<B: Backend>(be: &B) {
@@ -537,6 +588,43 @@ pub fn conv2d_backward_large_channels<B: Backend>(be: &B) {
         assert_close(&format!("conv dx {g:?}"), &be.to_vec(&dx), &want_dx, 1e-4);
         let dw = be.conv2d_backward_weight(&be.from_slice(&x), &dyt, g);
         assert_close(&format!("conv dw {g:?}"), &be.to_vec(&dw), &want_dw, 1e-4);
+    }
+}
+
+pub fn conv2d_backward_weight_bias_matches_reference<B: Backend>(be: &B) {
+    let mut cases = conv_cases();
+    cases.push(conv_geom(
+        2,
+        (13, 13, 32, 64),
+        (3, 3),
+        (1, 1),
+        Padding::Valid,
+    ));
+    cases.push(conv_geom(
+        3,
+        (20, 19, 3, 32),
+        (3, 3),
+        (1, 1),
+        Padding::Valid,
+    ));
+    for (i, g) in cases.iter().enumerate() {
+        let mut r = rng(800 + i as u64);
+        let x = rand_vec(&mut r, g.input_len());
+        let w = rand_vec(&mut r, g.weight_len());
+        let dy = rand_vec(&mut r, g.output_len());
+        let (dw, db) = be.conv2d_backward_weight_bias(&be.from_slice(&x), &be.from_slice(&dy), g);
+        let (_, want_dw) = ref_conv_backward(&to_f64(&x), &to_f64(&w), &to_f64(&dy), g);
+        assert_close(
+            &format!("conv dw (with db) {g:?}"),
+            &be.to_vec(&dw),
+            &want_dw,
+            1e-4,
+        );
+        let mut want_db = vec![0.0f64; g.out_c];
+        for (j, v) in dy.iter().enumerate() {
+            want_db[j % g.out_c] += f64::from(*v);
+        }
+        assert_close(&format!("conv db {g:?}"), &be.to_vec(&db), &want_db, 1e-4);
     }
 }
 
