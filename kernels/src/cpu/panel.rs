@@ -72,7 +72,12 @@ pub(crate) fn pack_b(b: MatRef<'_>, out: &mut Vec<BPanelRow>) {
         let cols = NR.min(n - p * NR);
         for (kk, d) in dst.iter_mut().enumerate() {
             let row = kk * b.row_stride + p * NR * b.col_stride;
-            if b.col_stride == 1 {
+            if b.col_stride == 1 && cols == NR {
+                // A fixed-size move: `copy_from_slice` calls `memcpy` for each 64-byte row
+                // (4.5 % of the cats-vs-dogs step's samples, packing `dY` in the weight
+                // gradient).
+                *d = b.data[row..row + NR].try_into().expect("NR floats");
+            } else if b.col_stride == 1 {
                 d[..cols].copy_from_slice(&b.data[row..row + cols]);
             } else {
                 for (j, v) in d.iter_mut().enumerate().take(cols) {
