@@ -276,7 +276,8 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)` as each result is stored: by
 /// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128 or more input channels; see
-/// `winograd.rs`), else as im2col + GEMM.
+/// `winograd.rs`), else as an implicit GEMM where that applies (valid padding, 16 or more
+/// input channels; see `direct.rs`), else as im2col + GEMM.
 pub(crate) fn conv2d(
     x: &[f32],
     w: &[f32],
@@ -287,11 +288,14 @@ pub(crate) fn conv2d(
     if super::winograd::applies(g) {
         return super::winograd::conv2d(x, w, bias, g, relu);
     }
+    if super::direct::applies(g) {
+        return super::direct::conv2d(x, w, bias, g, relu);
+    }
     conv2d_im2col(x, w, bias, g, relu)
 }
 
 /// [`conv2d`] as im2col + GEMM.
-fn conv2d_im2col(
+pub(crate) fn conv2d_im2col(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,

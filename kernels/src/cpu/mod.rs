@@ -25,6 +25,7 @@
 
 mod conv;
 mod dense;
+mod direct;
 mod elementwise;
 mod gemm;
 mod loss;

@@ -219,7 +219,7 @@ fn gemm_avx2_fma(
 /// `x * y + acc`: fused where the target has FMA (a call to the C library's `fmaf` elsewhere,
 /// far slower than the two operations).
 #[inline(always)]
-fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
+pub(crate) fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
     if FMA {
         x.mul_add(y, acc)
     } else {
@@ -264,7 +264,7 @@ fn tile_pair<const FMA: bool>(
 /// Writes tile `acc` (rows from `r0`, columns `j0..j0 + cols` of the `m × n` matrix `c`) as
 /// `c = acc + beta · c`, then with `relu` `c = max(c, 0)`.
 #[inline(always)]
-fn store(
+pub(crate) fn store(
     acc: &[[f32; NR]; MR],
     c: &mut [f32],
     (r0, j0, cols): (usize, usize, usize),

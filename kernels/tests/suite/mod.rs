@@ -485,8 +485,18 @@ pub fn conv2d_relu_matches_reference<B: Backend>(be: &B) {
         (1, 1),
         Padding::Valid,
     ));
+    // Strided, with a non-square kernel: the CPU backend's implicit GEMM (valid padding, 16
+    // or more input channels).
+    cases.push(conv_geom(
+        2,
+        (12, 11, 16, 20),
+        (3, 2),
+        (2, 3),
+        Padding::Valid,
+    ));
     for (i, g) in cases.iter().enumerate() {
         check_conv_forward_act(be, g, 700 + i as u64, i % 2 == 1, true);
+        check_conv_forward_act(be, g, 750 + i as u64, i % 2 == 0, false);
     }
 }
 

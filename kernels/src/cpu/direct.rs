@@ -1,0 +1,278 @@
+//! Convolution forward as an implicit GEMM: the register tile of [`super::panel`] with its A
+//! operand read straight from the input image instead of from an im2col block.
+//!
+//! For a valid convolution every output pixel's window lies inside the image, and element
+//! `kk = (ky, kx, c)` of its patch is at a fixed offset `(ky · in_w + kx) · in_c + c` from the
+//! window's first element. So a tile of [`MR`] output pixels (any pixels, across rows and
+//! images) broadcasts its A values from `MR` places in the image, and no patch is copied or
+//! packed: im2col and the packing of its blocks took a third of the im2col path's forward
+//! time (cats vs dogs, one thread, `perf`). The kernel matrix is packed once per op, as there.
+//!
+//! The products are summed in the same order as the im2col GEMM (patch order, then the bias
+//! as a last row multiplied by 1), so the results are the same to the bit.
+
+use rayon::prelude::*;
+
+use super::gemm::MatRef;
+use super::panel::{madd, pack_b, store, BPanelRow, Isa, MR, NR};
+use super::recycle;
+use crate::geometry::{Conv2dGeom, Padding};
+
+/// Input channels from which the direct tile pays: its innermost loop runs over the
+/// channels of one kernel position (the RGB first layer, 3 channels, stays im2col).
+const MIN_IN_C: usize = 16;
+
+/// Target floats of kernel patches per task (as the im2col path's blocks).
+const CHUNK_FLOATS: usize = 64 * 1024;
+
+/// Whether [`conv2d`] computes this convolution: valid padding (every window inside the
+/// image), enough input channels, a non-empty output, and a CPU without the AVX-512 multiply
+/// (whose two-panel tile this does not have; not measured there).
+pub(crate) fn applies(g: &Conv2dGeom) -> bool {
+    g.padding == Padding::Valid
+        && g.in_c >= MIN_IN_C
+        && g.output_len() > 0
+        && Isa::detect() != Isa::Avx512
+}
+
+/// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)`, for a convolution that
+/// [`applies`].
+pub(crate) fn conv2d(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Conv2dGeom,
+    relu: bool,
+) -> Vec<f32> {
+    assert_eq!(x.len(), g.input_len(), "conv2d: input length");
+    assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
+    assert!(
+        g.padding == Padding::Valid,
+        "direct::conv2d: valid padding only"
+    );
+    let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
+    let mut y = recycle::dirty(g.output_len());
+    if y.is_empty() {
+        return y;
+    }
+    let mut wp = Vec::new();
+    match bias {
+        Some(b) => {
+            assert_eq!(b.len(), n, "conv2d: bias length");
+            let augmented: Vec<f32> = w.iter().chain(b).copied().collect();
+            pack_b(MatRef::row_major(&augmented, k + 1, n), &mut wp);
+        }
+        None => pack_b(MatRef::row_major(w, k, n), &mut wp),
+    }
+    let m = g.batch * g.out_h() * g.out_w();
+    let balanced = m.div_ceil(4 * rayon::current_num_threads());
+    let rows = (CHUNK_FLOATS / k.max(1))
+        .min(balanced)
+        .clamp(MR, 8192)
+        .next_multiple_of(MR);
+    let isa = Isa::detect();
+    let with_bias = bias.is_some();
+    y.par_chunks_mut(rows * n).enumerate().for_each(|(ci, yc)| {
+        let task = Task {
+            x,
+            g,
+            b: &wp,
+            with_bias,
+            relu,
+            r0: ci * rows,
+        };
+        run_on(isa, &task, yc);
+    });
+    y
+}
+
+/// The output pixels `r0..` of one task (as many as `y` has rows) and what computes them.
+struct Task<'a> {
+    x: &'a [f32],
+    g: &'a Conv2dGeom,
+    /// The packed kernel matrix, with the bias as a last row when `with_bias`.
+    b: &'a [BPanelRow],
+    with_bias: bool,
+    relu: bool,
+    r0: usize,
+}
+
+/// [`body`] with the multiply for `isa` (as `panel::gemm_on` chooses).
+fn run_on(isa: Isa, task: &Task<'_>, y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Baseline {
+        // SAFETY: `body_avx2_fma` only differs from `body` in being compiled with AVX2 and
+        // FMA enabled; `Isa::detect` returns Avx2 or Avx512 only when the CPU has both.
+        unsafe { body_avx2_fma(task, y) };
+        return;
+    }
+    let _ = isa;
+    body::<{ cfg!(target_arch = "aarch64") }>(task, y);
+}
+
+/// [`body`] with AVX2 and FMA enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn body_avx2_fma(task: &Task<'_>, y: &mut [f32]) {
+    body::<true>(task, y);
+}
+
+/// For each B panel (kept in L1), every tile of [`MR`] output pixels of the task.
+#[inline(always)]
+fn body<const FMA: bool>(task: &Task<'_>, y: &mut [f32]) {
+    let g = task.g;
+    let n = g.out_c;
+    let k = g.kh * g.kw * g.in_c + usize::from(task.with_bias);
+    let nr = y.len() / n;
+    let (oh, ow) = (g.out_h(), g.out_w());
+    // The window's first element of output pixel `r`.
+    let base = |r: usize| {
+        let (b, oy, ox) = (r / (oh * ow), (r / ow) % oh, r % ow);
+        ((b * g.in_h + oy * g.stride_h) * g.in_w + ox * g.stride_w) * g.in_c
+    };
+    for (q, bp) in task.b.chunks_exact(k).enumerate().take(n.div_ceil(NR)) {
+        let j0 = q * NR;
+        let cols = NR.min(n - j0);
+        for p in (0..nr).step_by(MR) {
+            // Rows past the task's last pixel repeat it; `store` writes only real rows.
+            let last = task.r0 + nr - 1;
+            let bases: [usize; MR] = std::array::from_fn(|i| base((task.r0 + p + i).min(last)));
+            let acc = tile::<FMA>(task, &bases, bp);
+            store(&acc, y, (p, j0, cols), (nr, n), 0.0, task.relu);
+        }
+    }
+}
+
+/// One `MR × NR` tile: the patches of the pixels whose windows start at `bases` times the B
+/// panel `b` (`K` rows, then the bias row when the task has one).
+#[inline(always)]
+fn tile<const FMA: bool>(task: &Task<'_>, bases: &[usize; MR], b: &[BPanelRow]) -> [[f32; NR]; MR] {
+    let g = task.g;
+    let ic = g.in_c;
+    let mut acc = [[0.0f32; NR]; MR];
+    let mut kk = 0;
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            let off = (ky * g.in_w + kx) * ic;
+            let [s0, s1, s2, s3, s4, s5]: [&[f32]; MR] =
+                std::array::from_fn(|i| &task.x[bases[i] + off..][..ic]);
+            // Zipped iterators: no bounds check between the loads and the FMAs.
+            let steps = b[kk..kk + ic]
+                .iter()
+                .zip(s0)
+                .zip(s1)
+                .zip(s2)
+                .zip(s3)
+                .zip(s4);
+            for ((((((br, a0), a1), a2), a3), a4), a5) in steps.zip(s5) {
+                let ar = [*a0, *a1, *a2, *a3, *a4, *a5];
+                for i in 0..MR {
+                    for j in 0..NR {
+                        acc[i][j] = madd::<FMA>(ar[i], br[j], acc[i][j]);
+                    }
+                }
+            }
+            kk += ic;
+        }
+    }
+    if task.with_bias {
+        let br = &b[kk];
+        for row in &mut acc {
+            for j in 0..NR {
+                row[j] = madd::<FMA>(1.0, br[j], row[j]);
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    use super::*;
+
+    #[test]
+    fn equals_the_im2col_gemm_to_the_bit() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for (batch, (h, w, ic, oc), (kh, kw), (sh, sw)) in [
+            (2, (13, 13, 32, 64), (3, 3), (1, 1)),
+            (3, (9, 12, 16, 20), (3, 2), (2, 3)),
+            (1, (7, 7, 17, 33), (1, 1), (1, 1)),
+            (2, (6, 5, 24, 5), (5, 4), (1, 1)),
+        ] {
+            let g = Conv2dGeom {
+                batch,
+                in_h: h,
+                in_w: w,
+                in_c: ic,
+                out_c: oc,
+                kh,
+                kw,
+                stride_h: sh,
+                stride_w: sw,
+                padding: Padding::Valid,
+            };
+            let x: Vec<f32> = (0..g.input_len())
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect();
+            let wt: Vec<f32> = (0..g.weight_len())
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect();
+            let bias: Vec<f32> = (0..oc).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            for (b, relu) in [
+                (Some(&bias[..]), false),
+                (Some(&bias[..]), true),
+                (None, false),
+            ] {
+                // The im2col path runs the best multiply this CPU has: the same one gives the
+                // same bits; the baseline one (unfused multiply-adds) the same within rounding.
+                let want = super::super::conv::conv2d_im2col(&x, &wt, b, &g, relu);
+                let got = with_isa(Isa::detect(), &x, &wt, b, &g, relu);
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{g:?} bias {} relu {relu}",
+                    b.is_some()
+                );
+                let base = with_isa(Isa::Baseline, &x, &wt, b, &g, relu);
+                for (a, b) in base.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{g:?} baseline");
+                }
+            }
+        }
+    }
+
+    /// [`conv2d`] on one thread with the multiply for `isa`.
+    fn with_isa(
+        isa: Isa,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        g: &Conv2dGeom,
+        relu: bool,
+    ) -> Vec<f32> {
+        let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
+        let mut wp = Vec::new();
+        let augmented: Vec<f32>;
+        match bias {
+            Some(b) => {
+                augmented = w.iter().chain(b).copied().collect();
+                pack_b(MatRef::row_major(&augmented, k + 1, n), &mut wp);
+            }
+            None => pack_b(MatRef::row_major(w, k, n), &mut wp),
+        }
+        let mut y = vec![0.0; g.output_len()];
+        let task = Task {
+            x,
+            g,
+            b: &wp,
+            with_bias: bias.is_some(),
+            relu,
+            r0: 0,
+        };
+        run_on(isa, &task, &mut y);
+        y
+    }
+}
