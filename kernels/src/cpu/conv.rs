@@ -276,8 +276,8 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)` as each result is stored: by
 /// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128 or more input channels; see
-/// `winograd.rs`), else as an implicit GEMM where that applies (valid padding, 16 or more
-/// input channels; see `direct.rs`), else as im2col + GEMM.
+/// `winograd.rs`), else as an implicit GEMM where that applies (valid padding; see
+/// `direct.rs`), else as im2col + GEMM.
 pub(crate) fn conv2d(
     x: &[f32],
     w: &[f32],

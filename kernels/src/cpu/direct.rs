@@ -3,10 +3,11 @@
 //!
 //! For a valid convolution every output pixel's window lies inside the image, and element
 //! `kk = (ky, kx, c)` of its patch is at a fixed offset `(ky · in_w + kx) · in_c + c` from the
-//! window's first element. So a tile of [`MR`] output pixels (any pixels, across rows and
-//! images) broadcasts its A values from `MR` places in the image, and no patch is copied or
-//! packed: im2col and the packing of its blocks took a third of the im2col path's forward
-//! time (cats vs dogs, one thread, `perf`). The kernel matrix is packed once per op, as there.
+//! window's first element; each window row (`kw · in_c` floats) is contiguous. So a tile of
+//! [`MR`] output pixels (any pixels, across rows and images) broadcasts its A values from `MR`
+//! places in the image, and no patch is copied or packed: im2col and the packing of its blocks
+//! took a third of the im2col path's forward time (cats vs dogs, one thread, `perf`). The
+//! kernel matrix is packed once per op, as there.
 //!
 //! The products are summed in the same order as the im2col GEMM (patch order, then the bias
 //! as a last row multiplied by 1), so the results are the same to the bit.
@@ -18,21 +19,14 @@ use super::panel::{madd, pack_b, store, BPanelRow, Isa, MR, NR};
 use super::recycle;
 use crate::geometry::{Conv2dGeom, Padding};
 
-/// Input channels from which the direct tile pays: its innermost loop runs over the
-/// channels of one kernel position (the RGB first layer, 3 channels, stays im2col).
-const MIN_IN_C: usize = 16;
-
 /// Target floats of kernel patches per task (as the im2col path's blocks).
 const CHUNK_FLOATS: usize = 64 * 1024;
 
 /// Whether [`conv2d`] computes this convolution: valid padding (every window inside the
-/// image), enough input channels, a non-empty output, and a CPU without the AVX-512 multiply
-/// (whose two-panel tile this does not have; not measured there).
+/// image), a non-empty output, and a CPU without the AVX-512 multiply (whose two-panel tile
+/// this does not have; not measured there).
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
-    g.padding == Padding::Valid
-        && g.in_c >= MIN_IN_C
-        && g.output_len() > 0
-        && Isa::detect() != Isa::Avx512
+    g.padding == Padding::Valid && g.output_len() > 0 && Isa::detect() != Isa::Avx512
 }
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)`, for a convolution that
@@ -150,30 +144,30 @@ fn tile<const FMA: bool>(task: &Task<'_>, bases: &[usize; MR], b: &[BPanelRow]) 
     let g = task.g;
     let ic = g.in_c;
     let mut acc = [[0.0f32; NR]; MR];
+    // A window row (`kw · in_c` floats) is contiguous in the image and in patch order.
+    let run = g.kw * ic;
     let mut kk = 0;
     for ky in 0..g.kh {
-        for kx in 0..g.kw {
-            let off = (ky * g.in_w + kx) * ic;
-            let [s0, s1, s2, s3, s4, s5]: [&[f32]; MR] =
-                std::array::from_fn(|i| &task.x[bases[i] + off..][..ic]);
-            // Zipped iterators: no bounds check between the loads and the FMAs.
-            let steps = b[kk..kk + ic]
-                .iter()
-                .zip(s0)
-                .zip(s1)
-                .zip(s2)
-                .zip(s3)
-                .zip(s4);
-            for ((((((br, a0), a1), a2), a3), a4), a5) in steps.zip(s5) {
-                let ar = [*a0, *a1, *a2, *a3, *a4, *a5];
-                for i in 0..MR {
-                    for j in 0..NR {
-                        acc[i][j] = madd::<FMA>(ar[i], br[j], acc[i][j]);
-                    }
+        let off = ky * g.in_w * ic;
+        let [s0, s1, s2, s3, s4, s5]: [&[f32]; MR] =
+            std::array::from_fn(|i| &task.x[bases[i] + off..][..run]);
+        // Zipped iterators: no bounds check between the loads and the FMAs.
+        let steps = b[kk..kk + run]
+            .iter()
+            .zip(s0)
+            .zip(s1)
+            .zip(s2)
+            .zip(s3)
+            .zip(s4);
+        for ((((((br, a0), a1), a2), a3), a4), a5) in steps.zip(s5) {
+            let ar = [*a0, *a1, *a2, *a3, *a4, *a5];
+            for i in 0..MR {
+                for j in 0..NR {
+                    acc[i][j] = madd::<FMA>(ar[i], br[j], acc[i][j]);
                 }
             }
-            kk += ic;
         }
+        kk += run;
     }
     if task.with_bias {
         let br = &b[kk];
@@ -200,6 +194,8 @@ mod tests {
             (3, (9, 12, 16, 20), (3, 2), (2, 3)),
             (1, (7, 7, 17, 33), (1, 1), (1, 1)),
             (2, (6, 5, 24, 5), (5, 4), (1, 1)),
+            (2, (20, 19, 3, 32), (3, 3), (1, 1)),
+            (3, (9, 10, 1, 16), (3, 3), (2, 1)),
         ] {
             let g = Conv2dGeom {
                 batch,

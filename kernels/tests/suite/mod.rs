@@ -485,8 +485,7 @@ pub fn conv2d_relu_matches_reference<B: Backend>(be: &B) {
         (1, 1),
         Padding::Valid,
     ));
-    // Strided, with a non-square kernel: the CPU backend's implicit GEMM (valid padding, 16
-    // or more input channels).
+    // Strided, with a non-square kernel: the CPU backend's implicit GEMM (valid padding).
     cases.push(conv_geom(
         2,
         (12, 11, 16, 20),
