@@ -11,7 +11,13 @@
 //!   (`perf`); with the kernel matrix packed once per op the step went from 61.7 to 42.3 ms on
 //!   one thread and from 34.5 to 25.7 ms on two (`host bench --backend cpu`, 2-core AMD EPYC VM).
 //!   Dense layers are too small to matter and keep `matrixmultiply`.
-//! - 3×3 stride-1 layers with 128+ input channels use Winograd forward (`winograd.rs`).
+//! - 3×3 stride-1 layers with 128+ input channels (64+ with the AVX-512 multiply) use
+//!   Winograd forward (`winograd.rs`); other valid-padding layers an implicit GEMM that reads
+//!   its patches from the image in place (`direct.rs`, AVX2/baseline multiply); the rest
+//!   im2col.
+//! - A convolution's ReLU is applied as the GEMM stores each result (`conv2d_relu`), and its
+//!   bias gradient comes out of the weight gradient's GEMM as one more row (the im2col rows
+//!   end with a 1), so neither makes a pass over the layer's output.
 //! - Training runs data-parallel: [`Backend::on_replicas`] gives each thread a one-thread
 //!   replica that runs a slice of the batch whole, so no op forks and joins (a 2-thread MNIST
 //!   step was 16.1 ms with parallel ops, 15.1 ms with two replicas, against 14.5 ms for one
