@@ -291,6 +291,7 @@ fn bench_backend<B: Backend>(
         "{:<34}{:>12}{:>12}{:>12}",
         "op", "forward", "d input", "d weight"
     );
+    println!("(convolutions: forward with its ReLU, d weight with the bias's gradient)");
     let mut x = b.from_slice(&images);
     for (i, layer) in model.layers().iter().enumerate() {
         let input = model.layer_input_shape(i);

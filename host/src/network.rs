@@ -11,9 +11,10 @@ use crate::model::{Model, Param};
 enum Cache<B: Backend> {
     /// Nothing (the layer's backward needs only shapes).
     Empty,
-    /// Conv2D/Dense: the input (for the weight gradient) and the ReLU output. Both are
-    /// shared with the activations they are (a ReLU output is often the next layer's input),
-    /// never copied.
+    /// Conv2D/Dense: the input (for the weight gradient) and the ReLU output (`None` when a
+    /// max pooling layer follows: it applies the ReLU's mask, see
+    /// [`Network::relu_mask_after_pool`]). Both are shared with the activations they are (a
+    /// ReLU output is often the next layer's input), never copied.
     Linear {
         x: Option<Arc<B::Tensor>>,
         relu_y: Option<Arc<B::Tensor>>,
@@ -40,7 +41,8 @@ pub struct Tape<B: Backend> {
 
 impl<B: Backend> Tape<B> {
     /// Indices of the layers whose backward pass keeps tensors (inputs, ReLU outputs, arg-max
-    /// positions or dropout masks) alive; a frozen prefix of the model keeps none.
+    /// positions and pooled outputs, or dropout masks) alive; a frozen prefix of the model
+    /// keeps none.
     pub fn layers_with_tensors(&self) -> Vec<usize> {
         self.caches
             .iter()

@@ -22,13 +22,18 @@ fn loss_of(b: &CpuBackend, model: &Model, x: &[f32], labels: &[u32], batch: usiz
     loss.compute(b, &logits, labels, batch).loss as f64
 }
 
+/// The inputs [`check`] runs `model` on.
+fn inputs(model: &Model, batch: usize) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(5);
+    (0..batch * model.input_shape().len())
+        .map(|_| rng.gen_range(-1.0..1.0))
+        .collect()
+}
+
 fn check(model: Model, labels: Vec<u32>, min_checked: usize) {
     let b = CpuBackend::new();
     let batch = labels.len();
-    let mut rng = StdRng::seed_from_u64(5);
-    let x: Vec<f32> = (0..batch * model.input_shape().len())
-        .map(|_| rng.gen_range(-1.0..1.0))
-        .collect();
+    let x = inputs(&model, batch);
     let net = Network::new(&b, &model);
     let (logits, tape) = net.forward(b.from_slice(&x), batch, Some(SEED));
     let loss = Loss::for_model(&model).unwrap();
@@ -109,7 +114,7 @@ fn relu_before_overlapping_and_padded_max_pools_matches_finite_differences() {
     // The pooling layers apply the ReLU's backward mask (the ReLU layers keep no output):
     // with overlapping windows an element can be the arg-max of several, and with 'same'
     // padding the windows at the border are cut.
-    let model = Sequential::new(Shape::image(9, 9, 2))
+    let mut model = Sequential::new(Shape::image(9, 9, 2))
         .add(Conv2D::new(3, 3).activation(Relu))
         .add(MaxPooling2D::new(3).strides(2))
         .add(Conv2D::new(4, 1).activation(Relu))
@@ -118,7 +123,27 @@ fn relu_before_overlapping_and_padded_max_pools_matches_finite_differences() {
         .add(Dense::new(3).activation(Softmax))
         .build(4)
         .unwrap();
-    check(model, vec![2, 0, 1], 30);
+    // Negative conv biases, so that some windows are all dead ReLUs: only there does the
+    // mask at the pooled gradient matter.
+    let mut params = model.params().to_vec();
+    for li in [0, 2] {
+        params[li][1].values.fill(-0.4);
+    }
+    model.set_params(params).unwrap();
+    let labels = vec![2, 0, 1];
+    let b = CpuBackend::new();
+    let x = inputs(&model, labels.len());
+    let mut dead = [0usize; 2];
+    Network::new(&b, &model).forward_observed(b.from_slice(&x), labels.len(), &mut |i, y| {
+        if i == 1 || i == 3 {
+            dead[i / 2] += b.to_vec(y).iter().filter(|v| **v == 0.0).count();
+        }
+    });
+    assert!(
+        dead.iter().all(|&d| d > 0),
+        "pooled outputs of dead windows: {dead:?}"
+    );
+    check(model, labels, 30);
 }
 
 #[test]

@@ -363,7 +363,8 @@ fn a_frozen_base_keeps_no_activations_for_the_backward_pass() {
         layer(&model, "dense_1"),
     );
     assert_eq!(kept(&model), [dense, dropout, dense1]);
-    // Unfreezing block 5 keeps its inputs and ReLU outputs (and block5_pool's arg-max).
+    // Unfreezing block 5 keeps its inputs and ReLU outputs (block5_conv3's ReLU mask is kept
+    // by block5_pool, with its arg-max, as its pooled output).
     vgg16::freeze_base(&mut model, 3);
     let first = layer(&model, "block5_conv1");
     let expected: Vec<usize> = (first..model.layers().len())

@@ -1,6 +1,7 @@
-//! 2-D convolution (NHWC × HWIO) forward and backward as im2col + GEMM, in row chunks that fit
-//! in cache and run in parallel on rayon. The GEMMs are [`super::panel`]'s: the kernel matrix
-//! is packed once per op, each block once per use.
+//! 2-D convolution (NHWC × HWIO) forward and backward: the gradients, and the forward passes
+//! that neither Winograd (`winograd.rs`) nor the implicit GEMM (`direct.rs`) takes, as
+//! im2col + GEMM, in row chunks that fit in cache and run in parallel on rayon. The GEMMs are
+//! [`super::panel`]'s: the kernel matrix is packed once per op, each block once per use.
 //!
 //! The convolution is the matrix product `Y[M×N] = C[M×K] · W[K×N]` with `M = batch·oh·ow`
 //! output pixels, `K = kh·kw·in_c` and `N = out_c`; row `r` of the im2col matrix `C` holds the
@@ -275,9 +276,10 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
 }
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)` as each result is stored: by
-/// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128 or more input channels; see
-/// `winograd.rs`), else as an implicit GEMM where that applies (valid padding; see
-/// `direct.rs`), else as im2col + GEMM.
+/// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128 or more input channels, 64 with
+/// the AVX-512 multiply, 64+ output pixels; see `winograd.rs`), else as an implicit GEMM where
+/// that applies (valid padding, not with the AVX-512 multiply; see `direct.rs`), else as
+/// im2col + GEMM.
 pub(crate) fn conv2d(
     x: &[f32],
     w: &[f32],

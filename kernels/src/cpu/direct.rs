@@ -19,14 +19,18 @@ use super::panel::{madd, pack_b, store, BPanelRow, Isa, MR, NR};
 use super::recycle;
 use crate::geometry::{Conv2dGeom, Padding};
 
-/// Target floats of kernel patches per task (as the im2col path's blocks).
+/// Output pixels per task times `K`: about as many floats as the im2col path's blocks hold
+/// (here they are read from the image, not copied).
 const CHUNK_FLOATS: usize = 64 * 1024;
 
 /// Whether [`conv2d`] computes this convolution: valid padding (every window inside the
 /// image), a non-empty output, and a CPU without the AVX-512 multiply (whose two-panel tile
 /// this does not have; not measured there).
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
-    g.padding == Padding::Valid && g.output_len() > 0 && Isa::detect() != Isa::Avx512
+    g.padding == Padding::Valid
+        && g.output_len() > 0
+        && g.kh * g.kw * g.in_c > 0
+        && Isa::detect() != Isa::Avx512
 }
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)`, for a convolution that
@@ -94,9 +98,10 @@ struct Task<'a> {
 /// [`body`] with the multiply for `isa` (as `panel::gemm_on` chooses).
 fn run_on(isa: Isa, task: &Task<'_>, y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Baseline {
+    if isa != Isa::Baseline && Isa::detect() != Isa::Baseline {
         // SAFETY: `body_avx2_fma` only differs from `body` in being compiled with AVX2 and
-        // FMA enabled; `Isa::detect` returns Avx2 or Avx512 only when the CPU has both.
+        // FMA enabled; `Isa::detect` (checked just now, whatever `isa` the caller asked for)
+        // returns Avx2 or Avx512 only when the CPU has both.
         unsafe { body_avx2_fma(task, y) };
         return;
     }
@@ -111,7 +116,8 @@ fn body_avx2_fma(task: &Task<'_>, y: &mut [f32]) {
     body::<true>(task, y);
 }
 
-/// For each B panel (kept in L1), every tile of [`MR`] output pixels of the task.
+/// For each B panel (`K + 1` rows of 64 bytes: in L1 up to K of about 500, in L2 beyond),
+/// every tile of [`MR`] output pixels of the task.
 #[inline(always)]
 fn body<const FMA: bool>(task: &Task<'_>, y: &mut [f32]) {
     let g = task.g;
@@ -124,12 +130,12 @@ fn body<const FMA: bool>(task: &Task<'_>, y: &mut [f32]) {
         let (b, oy, ox) = (r / (oh * ow), (r / ow) % oh, r % ow);
         ((b * g.in_h + oy * g.stride_h) * g.in_w + ox * g.stride_w) * g.in_c
     };
+    // Rows past the task's last pixel repeat it; `store` writes only real rows.
+    let last = task.r0 + nr - 1;
     for (q, bp) in task.b.chunks_exact(k).enumerate().take(n.div_ceil(NR)) {
         let j0 = q * NR;
         let cols = NR.min(n - j0);
         for p in (0..nr).step_by(MR) {
-            // Rows past the task's last pixel repeat it; `store` writes only real rows.
-            let last = task.r0 + nr - 1;
             let bases: [usize; MR] = std::array::from_fn(|i| base((task.r0 + p + i).min(last)));
             let acc = tile::<FMA>(task, &bases, bp);
             store(&acc, y, (p, j0, cols), (nr, n), 0.0, task.relu);
@@ -225,6 +231,7 @@ mod tests {
                 // same bits; the baseline one (unfused multiply-adds) the same within rounding.
                 let want = super::super::conv::conv2d_im2col(&x, &wt, b, &g, relu);
                 let got = with_isa(Isa::detect(), &x, &wt, b, &g, relu);
+                assert_eq!(got.len(), want.len());
                 assert!(
                     got.iter()
                         .zip(&want)

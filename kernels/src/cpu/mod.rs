@@ -1,7 +1,9 @@
-//! The native CPU backend: im2col + packed-panel GEMM for convolutions, `matrixmultiply` SGEMM
-//! for dense layers, rayon for parallelism.
+//! The native CPU backend: a packed-panel GEMM for convolutions (fed by im2col, by the image
+//! in place, or by Winograd's transforms), `matrixmultiply` SGEMM for dense layers, rayon for
+//! parallelism.
 //!
-//! - Convolutions are GEMMs over the im2col matrix, cut into row blocks of about 256 KiB (and
+//! - Convolutions are GEMMs over the im2col matrix (formed, or read in place by the implicit
+//!   GEMM of a valid forward pass), cut into row blocks of about 256 KiB (and
 //!   at least 4 blocks per thread); each task forms its block in a per-thread scratch buffer
 //!   and multiplies it with the (bias-augmented) kernel matrix, packed once per op (see
 //!   `panel.rs`). The input gradient works on whole images per task so that col2im never

@@ -100,10 +100,15 @@ pub(crate) fn gemm_packed(
     beta: f32,
     c: &mut [f32],
 ) {
+    check_lengths(a, b, (m, k, n), c);
+    gemm_on(Isa::detect(), a, b, (m, k, n), beta, false, c);
+}
+
+/// Panics unless the panels and `c` are as long as an `m × k` by `k × n` product needs.
+fn check_lengths(a: &[APanelRow], b: &[BPanelRow], (m, k, n): (usize, usize, usize), c: &[f32]) {
     assert!(a.len() >= m.div_ceil(MR) * k, "gemm_packed: a too short");
     assert!(b.len() >= n.div_ceil(NR) * k, "gemm_packed: b too short");
     assert!(c.len() >= m * n, "gemm_packed: c too short");
-    gemm_on(Isa::detect(), a, b, (m, k, n), beta, false, c);
 }
 
 /// `c = max(a · b, 0)`: [`gemm_packed`] with beta 0 and a ReLU applied to each result as it
@@ -117,9 +122,7 @@ pub(crate) fn gemm_packed_relu(
     (m, k, n): (usize, usize, usize),
     c: &mut [f32],
 ) {
-    assert!(a.len() >= m.div_ceil(MR) * k, "gemm_packed: a too short");
-    assert!(b.len() >= n.div_ceil(NR) * k, "gemm_packed: b too short");
-    assert!(c.len() >= m * n, "gemm_packed: c too short");
+    check_lengths(a, b, (m, k, n), c);
     gemm_on(Isa::detect(), a, b, (m, k, n), 0.0, true, c);
 }
 
