@@ -13,7 +13,9 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
-use super::panel::{gemm_packed, gemm_packed_relu, pack_a, pack_b, APanelRow, BPanelRow};
+use super::panel::{
+    gemm_packed, gemm_packed_relu, pack_a, pack_b, pack_kernel, APanelRow, BPanelRow, Isa,
+};
 use super::recycle;
 use crate::geometry::Conv2dGeom;
 
@@ -287,47 +289,39 @@ pub(crate) fn conv2d(
     g: &Conv2dGeom,
     relu: bool,
 ) -> Vec<f32> {
+    assert_eq!(x.len(), g.input_len(), "conv2d: input length");
+    assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), g.out_c, "conv2d: bias length");
+    }
     if super::winograd::applies(g) {
         return super::winograd::conv2d(x, w, bias, g, relu);
     }
     if super::direct::applies(g) {
-        return super::direct::conv2d(x, w, bias, g, relu);
+        return super::direct::conv2d_on(Isa::detect(), x, w, bias, g, relu);
     }
     conv2d_im2col(x, w, bias, g, relu)
 }
 
-/// [`conv2d`] as im2col + GEMM.
-pub(crate) fn conv2d_im2col(
+/// [`conv2d`] as im2col + GEMM (lengths checked by [`conv2d`]).
+fn conv2d_im2col(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
     g: &Conv2dGeom,
     relu: bool,
 ) -> Vec<f32> {
-    assert_eq!(x.len(), g.input_len(), "conv2d: input length");
-    assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     // Fully overwritten below by a GEMM with beta 0.
     let mut y = recycle::dirty(g.output_len());
     if y.is_empty() {
         return y;
     }
-    if let Some(b) = bias {
-        assert_eq!(b.len(), n, "conv2d: bias length");
-    }
     let rows = chunk_rows(k, g.batch * g.out_h() * g.out_w());
     // With a bias, the kernel matrix gets the bias as an extra row K and each im2col row an
     // extra 1: the GEMM adds the bias, with no pass over the output.
-    let augmented: Vec<f32>;
-    let (wm, ld) = match bias {
-        Some(b) => {
-            augmented = w.iter().chain(b).copied().collect();
-            (MatRef::row_major(&augmented, k + 1, n), k + 1)
-        }
-        None => (MatRef::row_major(w, k, n), k),
-    };
-    let mut wp = Vec::new();
-    pack_b(wm, &mut wp);
+    let ld = k + usize::from(bias.is_some());
+    let wp = pack_kernel(w, bias, (k, n));
     y.par_chunks_mut(rows * n).enumerate().for_each(|(ci, yc)| {
         let nr = yc.len() / n;
         with_scratch(nr * ld, |cols| {
@@ -467,4 +461,67 @@ pub(crate) fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
     }
     recycle::F32.give(b);
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    use super::*;
+    use crate::geometry::Padding;
+
+    #[test]
+    fn the_implicit_gemm_equals_the_im2col_gemm_to_the_bit() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for (batch, (h, w, ic, oc), (kh, kw), (sh, sw)) in [
+            (2, (13, 13, 32, 64), (3, 3), (1, 1)),
+            (3, (9, 12, 16, 20), (3, 2), (2, 3)),
+            (1, (7, 7, 17, 33), (1, 1), (1, 1)),
+            (2, (6, 5, 24, 5), (5, 4), (1, 1)),
+            (2, (20, 19, 3, 32), (3, 3), (1, 1)),
+            (3, (9, 10, 1, 16), (3, 3), (2, 1)),
+        ] {
+            let g = Conv2dGeom {
+                batch,
+                in_h: h,
+                in_w: w,
+                in_c: ic,
+                out_c: oc,
+                kh,
+                kw,
+                stride_h: sh,
+                stride_w: sw,
+                padding: Padding::Valid,
+            };
+            let x: Vec<f32> = (0..g.input_len())
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect();
+            let wt: Vec<f32> = (0..g.weight_len())
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect();
+            let bias: Vec<f32> = (0..oc).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            for (b, relu) in [
+                (Some(&bias[..]), false),
+                (Some(&bias[..]), true),
+                (None, false),
+            ] {
+                // The im2col path runs the best multiply this CPU has: the same one gives the
+                // same bits; the baseline one (unfused multiply-adds) the same within rounding.
+                let want = conv2d_im2col(&x, &wt, b, &g, relu);
+                let got = super::super::direct::conv2d_on(Isa::detect(), &x, &wt, b, &g, relu);
+                assert_eq!(got.len(), want.len());
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{g:?} bias {} relu {relu}",
+                    b.is_some()
+                );
+                let base = super::super::direct::conv2d_on(Isa::Baseline, &x, &wt, b, &g, relu);
+                for (a, b) in base.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{g:?} baseline");
+                }
+            }
+        }
+    }
 }

@@ -14,8 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::MatRef;
-use super::panel::{madd, pack_b, store, BPanelRow, Isa, MR, NR};
+use super::panel::{madd, pack_kernel, store, BPanelRow, Isa, MR, NR};
 use super::recycle;
 use crate::geometry::{Conv2dGeom, Padding};
 
@@ -34,16 +33,16 @@ pub(crate) fn applies(g: &Conv2dGeom) -> bool {
 }
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)`, for a convolution that
-/// [`applies`].
-pub(crate) fn conv2d(
+/// [`applies`], with the multiply for `isa` (one this CPU lacks falls back to the baseline);
+/// lengths checked by `conv::conv2d`.
+pub(crate) fn conv2d_on(
+    isa: Isa,
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
     g: &Conv2dGeom,
     relu: bool,
 ) -> Vec<f32> {
-    assert_eq!(x.len(), g.input_len(), "conv2d: input length");
-    assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
     assert!(
         g.padding == Padding::Valid,
         "direct::conv2d: valid padding only"
@@ -53,22 +52,13 @@ pub(crate) fn conv2d(
     if y.is_empty() {
         return y;
     }
-    let mut wp = Vec::new();
-    match bias {
-        Some(b) => {
-            assert_eq!(b.len(), n, "conv2d: bias length");
-            let augmented: Vec<f32> = w.iter().chain(b).copied().collect();
-            pack_b(MatRef::row_major(&augmented, k + 1, n), &mut wp);
-        }
-        None => pack_b(MatRef::row_major(w, k, n), &mut wp),
-    }
+    let wp = pack_kernel(w, bias, (k, n));
     let m = g.batch * g.out_h() * g.out_w();
     let balanced = m.div_ceil(4 * rayon::current_num_threads());
     let rows = (CHUNK_FLOATS / k.max(1))
         .min(balanced)
         .clamp(MR, 8192)
         .next_multiple_of(MR);
-    let isa = Isa::detect();
     let with_bias = bias.is_some();
     y.par_chunks_mut(rows * n).enumerate().for_each(|(ci, yc)| {
         let task = Task {
@@ -184,98 +174,4 @@ fn tile<const FMA: bool>(task: &Task<'_>, bases: &[usize; MR], b: &[BPanelRow]) 
         }
     }
     acc
-}
-
-#[cfg(test)]
-mod tests {
-    use rand::{rngs::StdRng, Rng, SeedableRng};
-
-    use super::*;
-
-    #[test]
-    fn equals_the_im2col_gemm_to_the_bit() {
-        let mut rng = StdRng::seed_from_u64(3);
-        for (batch, (h, w, ic, oc), (kh, kw), (sh, sw)) in [
-            (2, (13, 13, 32, 64), (3, 3), (1, 1)),
-            (3, (9, 12, 16, 20), (3, 2), (2, 3)),
-            (1, (7, 7, 17, 33), (1, 1), (1, 1)),
-            (2, (6, 5, 24, 5), (5, 4), (1, 1)),
-            (2, (20, 19, 3, 32), (3, 3), (1, 1)),
-            (3, (9, 10, 1, 16), (3, 3), (2, 1)),
-        ] {
-            let g = Conv2dGeom {
-                batch,
-                in_h: h,
-                in_w: w,
-                in_c: ic,
-                out_c: oc,
-                kh,
-                kw,
-                stride_h: sh,
-                stride_w: sw,
-                padding: Padding::Valid,
-            };
-            let x: Vec<f32> = (0..g.input_len())
-                .map(|_| rng.gen_range(-1.0..1.0))
-                .collect();
-            let wt: Vec<f32> = (0..g.weight_len())
-                .map(|_| rng.gen_range(-1.0..1.0))
-                .collect();
-            let bias: Vec<f32> = (0..oc).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            for (b, relu) in [
-                (Some(&bias[..]), false),
-                (Some(&bias[..]), true),
-                (None, false),
-            ] {
-                // The im2col path runs the best multiply this CPU has: the same one gives the
-                // same bits; the baseline one (unfused multiply-adds) the same within rounding.
-                let want = super::super::conv::conv2d_im2col(&x, &wt, b, &g, relu);
-                let got = with_isa(Isa::detect(), &x, &wt, b, &g, relu);
-                assert_eq!(got.len(), want.len());
-                assert!(
-                    got.iter()
-                        .zip(&want)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{g:?} bias {} relu {relu}",
-                    b.is_some()
-                );
-                let base = with_isa(Isa::Baseline, &x, &wt, b, &g, relu);
-                for (a, b) in base.iter().zip(&want) {
-                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{g:?} baseline");
-                }
-            }
-        }
-    }
-
-    /// [`conv2d`] on one thread with the multiply for `isa`.
-    fn with_isa(
-        isa: Isa,
-        x: &[f32],
-        w: &[f32],
-        bias: Option<&[f32]>,
-        g: &Conv2dGeom,
-        relu: bool,
-    ) -> Vec<f32> {
-        let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
-        let mut wp = Vec::new();
-        let augmented: Vec<f32>;
-        match bias {
-            Some(b) => {
-                augmented = w.iter().chain(b).copied().collect();
-                pack_b(MatRef::row_major(&augmented, k + 1, n), &mut wp);
-            }
-            None => pack_b(MatRef::row_major(w, k, n), &mut wp),
-        }
-        let mut y = vec![0.0; g.output_len()];
-        let task = Task {
-            x,
-            g,
-            b: &wp,
-            with_bias: bias.is_some(),
-            relu,
-            r0: 0,
-        };
-        run_on(isa, &task, &mut y);
-        y
-    }
 }

@@ -227,7 +227,7 @@ thread_local! {
 }
 
 /// `y = conv2d(x, w) + bias` for a [`supported`] convolution, then with `relu`
-/// `y = max(y, 0)` as each output is stored.
+/// `y = max(y, 0)` as each output is stored (lengths checked by `conv::conv2d`).
 pub(crate) fn conv2d(
     x: &[f32],
     w: &[f32],
@@ -236,11 +236,6 @@ pub(crate) fn conv2d(
     relu: bool,
 ) -> Vec<f32> {
     assert!(supported(g), "winograd::conv2d: unsupported geometry");
-    assert_eq!(x.len(), g.input_len(), "conv2d: input length");
-    assert_eq!(w.len(), g.weight_len(), "conv2d: kernel length");
-    if let Some(b) = bias {
-        assert_eq!(b.len(), g.out_c, "conv2d: bias length");
-    }
     let (ic, oc) = (g.in_c, g.out_c);
     let (oh, ow) = (g.out_h(), g.out_w());
     let u = transform_kernel(w, ic, oc);
