@@ -1,6 +1,7 @@
-//! 2-D convolution (NHWC × HWIO) forward and backward: the gradients, and the forward passes
-//! that neither Winograd (`winograd.rs`) nor the implicit GEMM (`direct.rs`) takes, as
-//! im2col + GEMM, in row chunks that fit in cache and run in parallel on rayon. The GEMMs are
+//! 2-D convolution (NHWC × HWIO) forward and backward: the passes that neither Winograd
+//! (`winograd.rs`: 3×3 stride-1 layers large enough, forward and both gradients) nor the
+//! implicit GEMM (`direct.rs`: other valid-padding forwards) takes, as im2col + GEMM, in row
+//! chunks that fit in cache and run in parallel on rayon. The GEMMs are
 //! [`super::panel`]'s: the kernel matrix is packed once per op, each block once per use.
 //!
 //! The convolution is the matrix product `Y[M×N] = C[M×K] · W[K×N]` with `M = batch·oh·ow`
@@ -339,7 +340,8 @@ fn conv2d_im2col(
     y
 }
 
-/// dL/dx: `col2im(dY · Wᵀ)`, whole images per task.
+/// dL/dx: by Winograd where it pays (see `winograd::applies_to_input_gradient`), else
+/// `col2im(dY · Wᵀ)`, whole images per task.
 pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Vec<f32> {
     assert_eq!(dy.len(), g.output_len(), "conv2d_backward_input: dy length");
     assert_eq!(
@@ -347,6 +349,9 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
         g.weight_len(),
         "conv2d_backward_input: kernel length"
     );
+    if super::winograd::applies_to_input_gradient(g) {
+        return super::winograd::conv2d_backward_input(dy, w, g);
+    }
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     let img_in = g.in_h * g.in_w * g.in_c;
     let img_rows = g.out_h() * g.out_w();
@@ -398,14 +403,28 @@ pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> V
     backward_weight(x, dy, g, false)
 }
 
-/// dL/dw (HWIO) and dL/dbias: the im2col rows get a 1 appended (as in the forward pass with
-/// a bias), so row `K` of `Cᵀ · dY` is the column sums of `dY`, the bias gradient, from the
-/// same GEMM instead of another pass over `dY`.
+/// dL/dw (HWIO) and dL/dbias: by Winograd where it pays (see
+/// `winograd::applies_to_weight_gradient`), else the im2col rows get a 1 appended (as in the
+/// forward pass with a bias), so row `K` of `Cᵀ · dY` is the column sums of `dY`, the bias
+/// gradient, from the same GEMM instead of another pass over `dY`.
 pub(crate) fn conv2d_backward_weight_bias(
     x: &[f32],
     dy: &[f32],
     g: &Conv2dGeom,
 ) -> (Vec<f32>, Vec<f32>) {
+    if super::winograd::applies_to_weight_gradient(g) {
+        assert_eq!(
+            x.len(),
+            g.input_len(),
+            "conv2d_backward_weight: input length"
+        );
+        assert_eq!(
+            dy.len(),
+            g.output_len(),
+            "conv2d_backward_weight: dy length"
+        );
+        return super::winograd::conv2d_backward_weight_bias(x, dy, g);
+    }
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     let mut dw = backward_weight(x, dy, g, true);
     let db = dw[k * n..].to_vec();

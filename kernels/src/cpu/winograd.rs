@@ -1,4 +1,4 @@
-//! 3×3 stride-1 convolution forward by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray,
+//! 3×3 stride-1 convolution and its gradients by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray,
 //! "Fast Algorithms for Convolutional Neural Networks", 2015).
 //!
 //! Each 2×2 block of output pixels ("tile") is computed from its 4×4 input patch `d` and the
@@ -8,8 +8,11 @@
 //! kernel transform is done and packed once per op; the input and output transforms are
 //! vectorised over channels.
 //!
-//! Only the forward pass uses it (the gradients stay im2col GEMMs). Results differ from the
-//! direct sum by rounding only (the transforms' constants are 0, ±1 and ±½).
+//! The input gradient is the same algorithm on `dy`, padded by `2 - pad`, with the kernel
+//! turned by 180° and its channels swapped ([`conv2d_backward_input`]). The kernel gradient is
+//! its transpose ([`conv2d_backward_weight_bias`]): 16 GEMMs whose reduction runs over the
+//! tiles. Each path is taken only where it measured faster than im2col (`applies*`). Results
+//! differ from the direct sums by rounding only (the transforms' constants are 0, ±1 and ±½).
 
 use rayon::prelude::*;
 
@@ -23,8 +26,8 @@ use crate::geometry::Conv2dGeom;
 /// 1.00 s vs 0.81;
 /// 90×90×64→128 0.38 s vs 0.34; 90×90×128→128 0.55 vs 0.66; 20×20×128→256 37 ms vs 46;
 /// 45×45×256→256 0.43 s vs 0.55; 22×22×512→512 0.34 s vs 0.71; 11×11×512→512 0.14 s vs 0.22.
-/// The input gradient, itself such a convolution of `dy`, did not gain (13×13×32 from
-/// 11×11×64: 5.4 ms vs 3.0; 9×9×256 from 7×7×256: 29 ms vs 16) and stays col2im.
+/// (The input gradient has thresholds of its own, [`MIN_INPUT_GRADIENT_OUT_C`]: its
+/// alternative is im2col + col2im, not the implicit GEMM.)
 const MIN_IN_C: usize = 128;
 
 /// [`MIN_IN_C`] when the GEMM has its AVX-512 multiply, whose element-wise GEMMs gain more from
@@ -39,18 +42,59 @@ const MIN_IN_C_AVX512: usize = 64;
 /// which 7 of 16 pixels are real: MNIST conv3 took 3.7 ms vs 1.5).
 const MIN_OUT_PIXELS: usize = 64;
 
+/// Input channels from which the kernel gradient by Winograd pays. Measured (one thread,
+/// batch 32, `host bench --backend cpu --model catsdogs`, two runs each alternating, Zen 3 VM
+/// with AVX2 + FMA, against the im2col GEMM): 178×178×32 from 180×180×3 131 ms vs 51;
+/// 87×87×64 from 89×89×32 108 vs 133; 41×41×128 from 43×43×64 67 vs 107; 18×18×256 from
+/// 20×20×128 47 vs 89.
+const MIN_WEIGHT_GRADIENT_IN_C: usize = 32;
+
+/// Output channels (of `dy`, which the input gradient convolves) from which the input gradient
+/// by Winograd pays. Measured as [`MIN_WEIGHT_GRADIENT_IN_C`], against im2col + col2im:
+/// 89×89×32 from 87×87×64 115 ms vs 126; 43×43×64 from 41×41×128 76 vs 99; 20×20×128 from
+/// 18×18×256 48 vs 72.
+const MIN_INPUT_GRADIENT_OUT_C: usize = 64;
+
+/// Pixels per image (of the gradient computed: dy for the kernel gradient, dx for the input
+/// gradient) from which both gradients by Winograd pay: partial edge tiles and the fixed costs
+/// weigh more on small images. Measured as [`MIN_WEIGHT_GRADIENT_IN_C`]: cats vs dogs' 9×9×256
+/// dx from 7×7×256 25 ms vs 24; MNIST (batch 64) 11×11×64 dw from 13×13×32 4.4 ms vs 4.2.
+const MIN_GRADIENT_PIXELS: usize = 256;
+
 /// Floats of transformed input per task (about 1 MiB: a chunk of tiles stays in L2/L3).
 const CHUNK_FLOATS: usize = 1024 * 1024;
+
+/// [`MIN_IN_C`] or [`MIN_IN_C_AVX512`], for this CPU's multiply.
+fn min_in_c() -> usize {
+    if super::panel::Isa::detect() == super::panel::Isa::Avx512 {
+        MIN_IN_C_AVX512
+    } else {
+        MIN_IN_C
+    }
+}
 
 /// Whether the CPU backend computes this convolution here: [`supported`], with enough input
 /// channels and output pixels for the transforms to pay.
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
-    let min_in_c = if super::panel::Isa::detect() == super::panel::Isa::Avx512 {
-        MIN_IN_C_AVX512
-    } else {
-        MIN_IN_C
-    };
-    supported(g) && g.in_c >= min_in_c && g.out_h() * g.out_w() >= MIN_OUT_PIXELS
+    supported(g) && g.in_c >= min_in_c() && g.out_h() * g.out_w() >= MIN_OUT_PIXELS
+}
+
+/// Whether the CPU backend computes this convolution's input gradient here
+/// ([`conv2d_backward_input`]): [`supported`], with at least [`MIN_INPUT_GRADIENT_OUT_C`]
+/// output channels (the channels of `dy` it convolves) and [`MIN_GRADIENT_PIXELS`] input
+/// pixels per image (the pixels it computes).
+pub(crate) fn applies_to_input_gradient(g: &Conv2dGeom) -> bool {
+    supported(g) && g.out_c >= MIN_INPUT_GRADIENT_OUT_C && g.in_h * g.in_w >= MIN_GRADIENT_PIXELS
+}
+
+/// Whether the CPU backend computes this convolution's kernel and bias gradients here
+/// ([`conv2d_backward_weight_bias`]): [`supported`], with at least
+/// [`MIN_WEIGHT_GRADIENT_IN_C`] input channels and [`MIN_WEIGHT_GRADIENT_OUT_PIXELS`] output
+/// pixels per image.
+pub(crate) fn applies_to_weight_gradient(g: &Conv2dGeom) -> bool {
+    supported(g)
+        && g.in_c >= MIN_WEIGHT_GRADIENT_IN_C
+        && g.out_h() * g.out_w() >= MIN_GRADIENT_PIXELS
 }
 
 /// Whether [`conv2d`] can compute this convolution: 3×3, stride 1, a non-empty output.
@@ -74,12 +118,18 @@ const G: [[f32; 3]; 4] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// The 16 transformed kernels `U_e = (G g Gᵀ)[e / 4][e % 4]`, each `in_c × out_c`, packed.
-fn transform_kernel(w: &[f32], ic: usize, oc: usize) -> Vec<Vec<BPanelRow>> {
+/// The 16 transformed kernels `U_e = (G g Gᵀ)[e / 4][e % 4]`, each `in_c × out_c`, packed;
+/// `w(ky, kx, c, o)` reads the 3×3 kernel (the layer's HWIO kernel, or its flip for the input
+/// gradient).
+fn transform_kernel(
+    w: impl Fn(usize, usize, usize, usize) -> f32,
+    ic: usize,
+    oc: usize,
+) -> Vec<Vec<BPanelRow>> {
     let mut u = vec![vec![0.0f32; ic * oc]; 16];
     for c in 0..ic {
         for o in 0..oc {
-            let g = |ky: usize, kx: usize| w[((ky * 3 + kx) * ic + c) * oc + o];
+            let g = |ky: usize, kx: usize| w(ky, kx, c, o);
             // t = G g (4 × 3), then U = t Gᵀ (4 × 4).
             let mut t = [[0.0f32; 3]; 4];
             for (i, gi) in G.iter().enumerate() {
@@ -209,6 +259,19 @@ struct TileRow<'a> {
     y: &'a mut [f32],
 }
 
+/// Arguments of [`tile_rows`].
+type TileArgs<'a> = (
+    &'a [f32],
+    &'a Frame,
+    &'a [Vec<BPanelRow>],
+    &'a [f32],
+    bool,
+    &'a [f32],
+);
+
+/// Arguments of [`gradient_tile_rows`].
+type GradientArgs<'a> = (&'a [f32], &'a [f32], &'a Frame, &'a [f32]);
+
 /// Per-task buffers: transformed input (16 × tiles × in_c), its packed panels, the 16
 /// products (16 × tiles × out_c), one tile's 2×2 output block, and one tile's intermediate
 /// transform (`Bᵀ d` or `Aᵀ m`).
@@ -216,6 +279,7 @@ struct TileRow<'a> {
 struct Scratch {
     v: Vec<f32>,
     panels: Vec<APanelRow>,
+    bpanels: Vec<BPanelRow>,
     m: Vec<f32>,
     out: Vec<f32>,
     t: Vec<f32>,
@@ -224,6 +288,54 @@ struct Scratch {
 thread_local! {
     /// Per-thread buffers, kept across calls (fresh megabytes per task cost page faults).
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// The shape of one Winograd convolution, with its padding explicit: a layer's forward pass,
+/// or its input gradient (a convolution of `dy` by the flipped kernel, padded by `2 - pad`).
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    batch: usize,
+    in_h: usize,
+    in_w: usize,
+    in_c: usize,
+    out_h: usize,
+    out_w: usize,
+    out_c: usize,
+    pad_top: usize,
+    pad_left: usize,
+}
+
+impl Frame {
+    /// The forward pass of `g`.
+    fn forward(g: &Conv2dGeom) -> Frame {
+        Frame {
+            batch: g.batch,
+            in_h: g.in_h,
+            in_w: g.in_w,
+            in_c: g.in_c,
+            out_h: g.out_h(),
+            out_w: g.out_w(),
+            out_c: g.out_c,
+            pad_top: g.pad_top(),
+            pad_left: g.pad_left(),
+        }
+    }
+
+    /// The input gradient of `g` (3×3, stride 1): `dx[iy] = Σ_ky dy[iy + ky - (2 - pad)] ·
+    /// w[2 - ky]` along each axis, a convolution of `dy` (`out_c` channels) into `in_c`.
+    fn input_gradient(g: &Conv2dGeom) -> Frame {
+        Frame {
+            batch: g.batch,
+            in_h: g.out_h(),
+            in_w: g.out_w(),
+            in_c: g.out_c,
+            out_h: g.in_h,
+            out_w: g.in_w,
+            out_c: g.in_c,
+            pad_top: 2 - g.pad_top(),
+            pad_left: 2 - g.pad_left(),
+        }
+    }
 }
 
 /// `y = conv2d(x, w) + bias` for a [`supported`] convolution, then with `relu`
@@ -237,18 +349,48 @@ pub(crate) fn conv2d(
 ) -> Vec<f32> {
     assert!(supported(g), "winograd::conv2d: unsupported geometry");
     let (ic, oc) = (g.in_c, g.out_c);
-    let (oh, ow) = (g.out_h(), g.out_w());
-    let u = transform_kernel(w, ic, oc);
+    let u = transform_kernel(|ky, kx, c, o| w[((ky * 3 + kx) * ic + c) * oc + o], ic, oc);
+    convolve(x, &u, bias, &Frame::forward(g), relu)
+}
+
+/// dL/dx of a [`supported`] convolution: `dy` convolved with the kernel turned by 180° and its
+/// channels swapped, by the same transforms (lengths checked by `conv`).
+pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Vec<f32> {
+    assert!(
+        supported(g),
+        "winograd::conv2d_backward_input: unsupported geometry"
+    );
+    let (ic, oc) = (g.in_c, g.out_c);
+    // The flipped kernel's input channel `c` is the layer's output channel, and vice versa.
+    let u = transform_kernel(
+        |ky, kx, c, o| w[(((2 - ky) * 3 + (2 - kx)) * ic + o) * oc + c],
+        oc,
+        ic,
+    );
+    convolve(dy, &u, None, &Frame::input_gradient(g), false)
+}
+
+/// The convolution of `x` (shaped as `f`) by the transformed kernel `u`, plus `bias`, then
+/// with `relu` `max(·, 0)`.
+fn convolve(
+    x: &[f32],
+    u: &[Vec<BPanelRow>],
+    bias: Option<&[f32]>,
+    f: &Frame,
+    relu: bool,
+) -> Vec<f32> {
+    let (ic, oc) = (f.in_c, f.out_c);
+    let (oh, ow) = (f.out_h, f.out_w);
     let zero = vec![0.0f32; ic.max(oc)];
     let bias = bias.unwrap_or(&zero[..oc]);
     let tw = ow.div_ceil(2);
     let th = oh.div_ceil(2);
     // Every output pixel belongs to exactly one tile and is written by it.
-    let mut y = recycle::dirty(g.output_len());
-    let mut rows = Vec::with_capacity(g.batch * th);
+    let mut y = recycle::dirty(f.batch * oh * ow * oc);
+    let mut rows = Vec::with_capacity(f.batch * th);
     {
         let mut rest: &mut [f32] = &mut y;
-        for b in 0..g.batch {
+        for b in 0..f.batch {
             for ty in 0..th {
                 let len = (2.min(oh - 2 * ty)) * ow * oc;
                 let (head, tail) = rest.split_at_mut(len);
@@ -262,52 +404,57 @@ pub(crate) fn conv2d(
     let tile_rows_per_task = (CHUNK_FLOATS / (16 * tw * ic)).min(balanced).max(1);
     rows.par_chunks_mut(tile_rows_per_task).for_each(|task| {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => tile_rows(x, g, (&u, bias, relu), &zero, task, &mut s),
+            Ok(mut s) => tile_rows((x, f, u, bias, relu, &zero), task, &mut s),
             // Re-entered from inside an op's task: buffers of its own.
-            Err(_) => tile_rows(x, g, (&u, bias, relu), &zero, task, &mut Scratch::default()),
+            Err(_) => tile_rows((x, f, u, bias, relu, &zero), task, &mut Scratch::default()),
         })
     });
     y
 }
 
+/// The 4×4 input patch of tile `(b, ty, tx)`: each pixel's `in_c` channels, `zero` outside
+/// the image.
+#[inline(always)]
+fn input_patch<'a>(
+    x: &'a [f32],
+    g: &Frame,
+    (b, ty, tx): (usize, usize, usize),
+    zero: &'a [f32],
+) -> [[&'a [f32]; 4]; 4] {
+    let ic = g.in_c;
+    let img = &x[b * g.in_h * g.in_w * ic..(b + 1) * g.in_h * g.in_w * ic];
+    let iy0 = 2 * ty as isize - g.pad_top as isize;
+    let ix0 = 2 * tx as isize - g.pad_left as isize;
+    std::array::from_fn(|dy| {
+        std::array::from_fn(|dx| {
+            let (iy, ix) = (iy0 + dy as isize, ix0 + dx as isize);
+            if iy < 0 || iy >= g.in_h as isize || ix < 0 || ix >= g.in_w as isize {
+                &zero[..ic]
+            } else {
+                let p = (iy as usize * g.in_w + ix as usize) * ic;
+                &img[p..p + ic]
+            }
+        })
+    })
+}
+
 /// The tiles of `task` (whole tile rows): input transform, 16 GEMMs, output transform.
-/// `(u, bias, relu)`: the transformed kernel, the bias, and whether a ReLU follows.
-fn tile_rows(
-    x: &[f32],
-    g: &Conv2dGeom,
-    (u, bias, relu): (&[Vec<BPanelRow>], &[f32], bool),
-    zero: &[f32],
-    task: &mut [TileRow<'_>],
-    s: &mut Scratch,
-) {
+/// `(x, g, u, bias, relu, zero)`: the input, its frame, the transformed kernel, the bias,
+/// whether a ReLU follows, and a zero pixel.
+fn tile_rows((x, g, u, bias, relu, zero): TileArgs<'_>, task: &mut [TileRow<'_>], s: &mut Scratch) {
     let (ic, oc) = (g.in_c, g.out_c);
-    let (oh, ow) = (g.out_h(), g.out_w());
+    let (oh, ow) = (g.out_h, g.out_w);
     let tw = ow.div_ceil(2);
     let nt = task.len() * tw;
-    let (pt, pl) = (g.pad_top() as isize, g.pad_left() as isize);
-    let (ih, iw) = (g.in_h as isize, g.in_w as isize);
     s.v.resize(16 * nt * ic, 0.0);
     s.t.resize(16 * ic.max(oc), 0.0);
     s.m.resize(16 * nt * oc, 0.0);
 
     // Input transform, vectorised over channels.
     for (r, row) in task.iter().enumerate() {
-        let img = &x[row.b * g.in_h * g.in_w * ic..(row.b + 1) * g.in_h * g.in_w * ic];
         for tx in 0..tw {
             let t = r * tw + tx;
-            let iy0 = 2 * row.ty as isize - pt;
-            let ix0 = 2 * tx as isize - pl;
-            let patch: [[&[f32]; 4]; 4] = std::array::from_fn(|dy| {
-                std::array::from_fn(|dx| {
-                    let (iy, ix) = (iy0 + dy as isize, ix0 + dx as isize);
-                    if iy < 0 || iy >= ih || ix < 0 || ix >= iw {
-                        &zero[..ic]
-                    } else {
-                        let p = (iy as usize * g.in_w + ix as usize) * ic;
-                        &img[p..p + ic]
-                    }
-                })
-            });
+            let patch = input_patch(x, g, (row.b, row.ty, tx), zero);
             let mut blocks = s.v.chunks_exact_mut(nt * ic);
             let v: [&mut [f32]; 16] = std::array::from_fn(|_| {
                 let block = blocks.next().expect("16 blocks");
@@ -358,6 +505,184 @@ fn tile_rows(
                 }
             }
         }
+    }
+}
+
+/// dL/dw (HWIO) and dL/dbias of a [`supported`] convolution by the transpose of the forward
+/// algorithm (lengths checked by `conv`). The forward tile is the trilinear form
+/// `Σ dY ⊙ Y = Σ (A dY Aᵀ) ⊙ (G g Gᵀ) ⊙ (Bᵀ d B)`, so its kernel gradient is
+/// `Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G`: per tile, the forward's input transform of the 4×4
+/// input patch and a 2×2 → 4×4 transform of the tile's `dY`; over tiles, 16 GEMMs
+/// `M_e[in_c × out_c] += (Bᵀ d B)_eᵀ · (A dY Aᵀ)_e` whose reduction runs over the tiles (long,
+/// unlike the forward's over the channels); one 4×4 → 3×3 transform at the end. Every `dY`
+/// pixel is in one tile, so the same pass sums the bias gradient.
+pub(crate) fn conv2d_backward_weight_bias(
+    x: &[f32],
+    dy: &[f32],
+    g: &Conv2dGeom,
+) -> (Vec<f32>, Vec<f32>) {
+    assert!(
+        supported(g),
+        "winograd::conv2d_backward_weight_bias: unsupported geometry"
+    );
+    let f = Frame::forward(g);
+    let (ic, oc) = (f.in_c, f.out_c);
+    let (th, tw) = (f.out_h.div_ceil(2), f.out_w.div_ceil(2));
+    let rows = f.batch * th;
+    // Tasks of about `CHUNK_FLOATS` of both transforms, and at least four per thread.
+    let balanced = rows.div_ceil(4 * rayon::current_num_threads());
+    let per_task = (CHUNK_FLOATS / (16 * tw * (ic + oc))).min(balanced).max(1);
+    let zero = vec![0.0f32; ic.max(oc)];
+    let len = 16 * ic * oc + oc;
+    let sums = (0..rows.div_ceil(per_task))
+        .into_par_iter()
+        .fold(
+            || recycle::zeros(len),
+            |mut acc, task| {
+                let span = task * per_task..((task + 1) * per_task).min(rows);
+                let args = (x, dy, &f, &zero[..]);
+                SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut s) => gradient_tile_rows(args, span, &mut acc, &mut s),
+                    // Re-entered from inside an op's task: buffers of its own.
+                    Err(_) => gradient_tile_rows(args, span, &mut acc, &mut Scratch::default()),
+                });
+                acc
+            },
+        )
+        .reduce(
+            || recycle::zeros(len),
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    *x += y;
+                }
+                recycle::F32.give(b);
+                a
+            },
+        );
+    // dW[ky][kx] = Σ_ij G[i][ky] M[i][j] G[j][kx].
+    let mut dw = vec![0.0f32; 9 * ic * oc];
+    for co in 0..ic * oc {
+        let m = |e: usize| sums[e * ic * oc + co];
+        let mut t = [[0.0f32; 4]; 3];
+        for (ky, row) in t.iter_mut().enumerate() {
+            for (j, tv) in row.iter_mut().enumerate() {
+                *tv = (0..4).map(|i| G[i][ky] * m(4 * i + j)).sum();
+            }
+        }
+        for (ky, row) in t.iter().enumerate() {
+            for kx in 0..3 {
+                dw[(ky * 3 + kx) * ic * oc + co] = (0..4).map(|j| row[j] * G[j][kx]).sum();
+            }
+        }
+    }
+    let db = sums[16 * ic * oc..].to_vec();
+    recycle::F32.give(sums);
+    (dw, db)
+}
+
+/// `(o0, o1, o2, o3) = (p, p + q, p - q, -q)`, element-wise: one row (or column) of the
+/// 2 → 4 transform `A ·` of the kernel gradient.
+#[inline(always)]
+fn spread(p: &[f32], q: &[f32], [o0, o1, o2, o3]: [&mut [f32]; 4]) {
+    let outs = o0
+        .iter_mut()
+        .zip(o1.iter_mut())
+        .zip(o2.iter_mut())
+        .zip(o3.iter_mut());
+    for ((((o0, o1), o2), o3), (p, q)) in outs.zip(p.iter().zip(q)) {
+        *o0 = *p;
+        *o1 = p + q;
+        *o2 = p - q;
+        *o3 = -q;
+    }
+}
+
+/// The transform `A dY Aᵀ` of one tile's 2×2 output gradient `p` (`[dy00, dy01, dy10, dy11]`,
+/// zeros outside the output), for every output channel, into `v[e]` (row-major 4×4); adds the
+/// four pixels to `db`. `t` (6 × `oc`) holds `A dY`'s rows. Each step is a pass over the
+/// channels.
+#[inline(always)]
+fn gradient_channels(p: [&[f32]; 4], v: [&mut [f32]; 16], db: &mut [f32], t: &mut [f32]) {
+    let oc = db.len();
+    let [a, b, c, d] = p.map(|q| &q[..oc]);
+    let mut rows = t.chunks_exact_mut(oc);
+    let [s0, s1, d0, d1, nc, nd]: [&mut [f32]; 6] =
+        std::array::from_fn(|_| rows.next().expect("6 rows"));
+    // A dY: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d).
+    add(s0, a, c);
+    add(s1, b, d);
+    sub(d0, a, c);
+    sub(d1, b, d);
+    for ((nc, nd), (c, d)) in nc.iter_mut().zip(nd.iter_mut()).zip(c.iter().zip(d)) {
+        *nc = -c;
+        *nd = -d;
+    }
+    let [v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15] = v;
+    spread(a, b, [v0, v1, v2, v3]);
+    spread(s0, s1, [v4, v5, v6, v7]);
+    spread(d0, d1, [v8, v9, v10, v11]);
+    spread(nc, nd, [v12, v13, v14, v15]);
+    // v5 = a + b + c + d.
+    for (db, s) in db.iter_mut().zip(v5.iter()) {
+        *db += s;
+    }
+}
+
+/// The kernel-gradient sums of tile rows `span` (tile row `r` is row `r % th` of image
+/// `r / th`) added into `acc` (`16 × in_c × out_c` products, then `out_c` bias sums).
+/// `(x, dy, g, zero)`: the input, the output gradient, their frame, and a zero pixel.
+fn gradient_tile_rows(
+    (x, dy, g, zero): GradientArgs<'_>,
+    span: std::ops::Range<usize>,
+    acc: &mut [f32],
+    s: &mut Scratch,
+) {
+    let (ic, oc) = (g.in_c, g.out_c);
+    let (oh, ow) = (g.out_h, g.out_w);
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let nt = span.len() * tw;
+    s.v.resize(16 * nt * ic, 0.0);
+    s.t.resize(16 * ic.max(oc), 0.0);
+    s.m.resize(16 * nt * oc, 0.0);
+    let (sums, db) = acc.split_at_mut(16 * ic * oc);
+    for (r, row) in span.enumerate() {
+        let (b, ty) = (row / th, row % th);
+        let img = &dy[b * oh * ow * oc..(b + 1) * oh * ow * oc];
+        for tx in 0..tw {
+            let t = r * tw + tx;
+            let patch = input_patch(x, g, (b, ty, tx), zero);
+            let mut blocks = s.v.chunks_exact_mut(nt * ic);
+            let v: [&mut [f32]; 16] = std::array::from_fn(|_| {
+                let block = blocks.next().expect("16 blocks");
+                &mut block[t * ic..(t + 1) * ic]
+            });
+            input_channels(&patch, v, &mut s.t, ic);
+            let pixels: [&[f32]; 4] = std::array::from_fn(|k| {
+                let (oy, ox) = (2 * ty + k / 2, 2 * tx + k % 2);
+                if oy < oh && ox < ow {
+                    &img[(oy * ow + ox) * oc..(oy * ow + ox + 1) * oc]
+                } else {
+                    &zero[..oc]
+                }
+            });
+            let mut blocks = s.m.chunks_exact_mut(nt * oc);
+            let v: [&mut [f32]; 16] = std::array::from_fn(|_| {
+                let block = blocks.next().expect("16 blocks");
+                &mut block[t * oc..(t + 1) * oc]
+            });
+            gradient_channels(pixels, v, db, &mut s.t);
+        }
+    }
+    for (e, m_e) in sums.chunks_exact_mut(ic * oc).enumerate() {
+        pack_a(
+            MatRef::row_major(&s.v[e * nt * ic..(e + 1) * nt * ic], nt, ic).t(),
+            &mut s.panels,
+        );
+        pack_b(
+            MatRef::row_major(&s.m[e * nt * oc..(e + 1) * nt * oc], nt, oc),
+            &mut s.bpanels,
+        );
+        gemm_packed(&s.panels, &s.bpanels, (ic, nt, oc), 1.0, m_e);
     }
 }
 
@@ -447,6 +772,104 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// dL/dx, dL/dw and dL/dbias of the convolution for output gradient `dy`, as plain f64
+    /// sums over every (output pixel, window position) pair.
+    fn direct_gradients(
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+        g: &Conv2dGeom,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (oh, ow) = (g.out_h(), g.out_w());
+        let (pt, pl) = (g.pad_top() as isize, g.pad_left() as isize);
+        let mut dx = vec![0.0f64; g.input_len()];
+        let mut dw = vec![0.0f64; g.weight_len()];
+        let mut db = vec![0.0f64; g.out_c];
+        for b in 0..g.batch {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for o in 0..g.out_c {
+                        let d = dy[((b * oh + oy) * ow + ox) * g.out_c + o] as f64;
+                        db[o] += d;
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let iy = oy as isize + ky as isize - pt;
+                                let ix = ox as isize + kx as isize - pl;
+                                if iy < 0
+                                    || ix < 0
+                                    || iy >= g.in_h as isize
+                                    || ix >= g.in_w as isize
+                                {
+                                    continue;
+                                }
+                                for c in 0..g.in_c {
+                                    let xi = ((b * g.in_h + iy as usize) * g.in_w + ix as usize)
+                                        * g.in_c
+                                        + c;
+                                    let wi = ((ky * 3 + kx) * g.in_c + c) * g.out_c + o;
+                                    dx[xi] += d * w[wi] as f64;
+                                    dw[wi] += d * x[xi] as f64;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (dx, dw, db)
+    }
+
+    /// Asserts `got` equals `want` to f32 rounding of sums of `terms` products.
+    fn assert_close(got: &[f32], want: &[f64], terms: usize, what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        let tol = 1e-5 * (terms as f64).sqrt();
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (*a as f64 - b).abs() < tol * (1.0 + b.abs()),
+                "{what} element {i}: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn gradients_match_the_direct_sums_for_valid_and_same_odd_and_even_sizes() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut rand = || rng.gen_range(-0.5f32..0.5);
+        for (batch, h, w, ic, oc, padding) in [
+            (2, 13, 13, 32, 64, Padding::Valid),
+            (1, 8, 6, 16, 5, Padding::Same),
+            (3, 5, 7, 17, 33, Padding::Same),
+            (1, 3, 3, 16, 1, Padding::Valid),
+            (2, 4, 9, 20, 16, Padding::Valid),
+            (1, 10, 9, 7, 130, Padding::Same),
+            (2, 9, 10, 128, 19, Padding::Same),
+        ] {
+            let g = Conv2dGeom {
+                batch,
+                in_h: h,
+                in_w: w,
+                in_c: ic,
+                out_c: oc,
+                kh: 3,
+                kw: 3,
+                stride_h: 1,
+                stride_w: 1,
+                padding,
+            };
+            let x: Vec<f32> = (0..g.input_len()).map(|_| rand()).collect();
+            let wt: Vec<f32> = (0..g.weight_len()).map(|_| rand()).collect();
+            let dy: Vec<f32> = (0..g.output_len()).map(|_| rand()).collect();
+            let (want_dx, want_dw, want_db) = direct_gradients(&x, &wt, &dy, &g);
+            let at = format!("{g:?}");
+            let dx = conv2d_backward_input(&dy, &wt, &g);
+            assert_close(&dx, &want_dx, 9 * oc, &format!("{at} dx"));
+            let (dw, db) = conv2d_backward_weight_bias(&x, &dy, &g);
+            let pixels = batch * g.out_h() * g.out_w();
+            assert_close(&dw, &want_dw, pixels, &format!("{at} dw"));
+            assert_close(&db, &want_db, pixels, &format!("{at} db"));
         }
     }
 
