@@ -279,8 +279,8 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
 }
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)` as each result is stored: by
-/// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 128 or more input channels, 64 with
-/// the AVX-512 multiply, 64+ output pixels; see `winograd.rs`), else as an implicit GEMM where
+/// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 64 or more input channels and
+/// output pixels; see `winograd.rs`), else as an implicit GEMM where
 /// that applies (valid padding, not with the AVX-512 multiply; see `direct.rs`), else as
 /// im2col + GEMM.
 pub(crate) fn conv2d(

@@ -13,13 +13,14 @@
 //!   (`perf`); with the kernel matrix packed once per op the step went from 61.7 to 42.3 ms on
 //!   one thread and from 34.5 to 25.7 ms on two (`host bench --backend cpu`, 2-core AMD EPYC VM).
 //!   Dense layers are too small to matter and keep `matrixmultiply`.
-//! - 3×3 stride-1 layers with 128+ input channels (64+ with the AVX-512 multiply) use
-//!   Winograd forward (`winograd.rs`); other valid-padding layers an implicit GEMM that reads
-//!   its patches from the image in place (`direct.rs`, AVX2/baseline multiply); the rest
-//!   im2col. The gradients of 3×3 stride-1 layers also go by Winograd where they measured
-//!   faster (kernel gradient from 32 input channels, input gradient from 64 output channels,
-//!   both from 256 pixels per image): the cats-vs-dogs step on one thread went from about
-//!   1,065 to 900 ms (`host bench --backend cpu --model catsdogs`, Zen 3 VM).
+//! - 3×3 stride-1 layers with 64+ input channels use Winograd forward (`winograd.rs`); other
+//!   valid-padding layers an implicit GEMM that reads its patches from the image in place
+//!   (`direct.rs`, AVX2/baseline multiply); the rest im2col. The gradients of 3×3 stride-1
+//!   layers also go by Winograd where they measured faster (kernel gradient from 32 input
+//!   channels, input gradient from 64 output channels, both from 256 pixels per image): the
+//!   cats-vs-dogs step on one thread went from 1,064-1,078 to 908-912 ms (`host bench
+//!   --backend cpu --model catsdogs`, Zen 3 VM), and to 857-869 ms with the cheaper A packing
+//!   (`panel::pack_a`) and Winograd forward from 64 input channels instead of 128.
 //! - A convolution's ReLU is applied as the GEMM stores each result (`conv2d_relu`), and its
 //!   bias gradient comes out of the weight gradient's GEMM as one more row (the im2col rows
 //!   end with a 1), so neither makes a pass over the layer's output.

@@ -21,22 +21,19 @@ use super::panel::{gemm_packed, pack_a, pack_b, APanelRow, BPanelRow};
 use super::recycle;
 use crate::geometry::Conv2dGeom;
 
-/// Input channels from which the transforms pay for themselves. Measured (2-core AMD EPYC
-/// VM, AVX2 + FMA, batch 32, best of 4, against im2col + the same GEMM): 180×180×64→64
-/// 1.00 s vs 0.81;
-/// 90×90×64→128 0.38 s vs 0.34; 90×90×128→128 0.55 vs 0.66; 20×20×128→256 37 ms vs 46;
-/// 45×45×256→256 0.43 s vs 0.55; 22×22×512→512 0.34 s vs 0.71; 11×11×512→512 0.14 s vs 0.22.
-/// (The input gradient has thresholds of its own, [`MIN_INPUT_GRADIENT_OUT_C`]: its
-/// alternative is im2col + col2im, not the implicit GEMM.)
-const MIN_IN_C: usize = 128;
-
-/// [`MIN_IN_C`] when the GEMM has its AVX-512 multiply, whose element-wise GEMMs gain more from
-/// the transforms. Measured (Xeon VM with AVX-512, one thread, batch 32, `host bench --model
-/// catsdogs`): 43×43×64→128 77 ms im2col vs 52-55 Winograd; 89×89×32→64 108 vs 96-100 (not
-/// worth the transforms' memory; the 11×11×32→64 MNIST layer did not gain either); VGG16 base
-/// at 180×180, batch 32, two threads (`host bench --vgg16`): 180×180×64→64 1.42-1.46 s vs
-/// 1.17-1.24, 90×90×64→128 275-284 ms vs 203, the whole forward 12.5-13.6 images/s vs 14.0-14.5.
-const MIN_IN_C_AVX512: usize = 64;
+/// Input channels from which the transforms pay for themselves, with the AVX2 and the AVX-512
+/// multiply alike. Measured on the Zen 3 VM (AVX2 + FMA), after `panel::pack_a` stopped
+/// costing as much as the products it feeds, against the implicit GEMM (valid padding) and
+/// im2col (same padding): cats vs dogs (one thread, batch 32, `host bench --backend cpu
+/// --model catsdogs`, two runs each alternating) 41×41×128 from 43×43×64 61-69 ms vs 85,
+/// 87×87×64 from 89×89×32 116 vs 111 (so not from 32); the VGG16 base (two threads, `host
+/// bench --vgg16`) 180×180×64→64 991-999 ms vs 1,166-1,207, 90×90×64→128 252-265 vs 318-328,
+/// the whole forward 12.5-12.8 images/s vs 11.3-11.9. Before that change, the AVX2 multiply
+/// needed 128 channels (90×90×64→128 0.38 s vs 0.34 im2col) and the AVX-512 one 64 (Xeon VM:
+/// 43×43×64→128 77 ms im2col vs 52-55; 89×89×32→64 108 vs 96-100, not worth the transforms'
+/// memory). (The gradients have thresholds of their own, [`MIN_INPUT_GRADIENT_OUT_C`] and
+/// [`MIN_WEIGHT_GRADIENT_IN_C`]: their alternatives are im2col GEMMs.)
+const MIN_IN_C: usize = 64;
 
 /// Output pixels per image from which the transform pays (a 3×3 output is four 2×2 tiles of
 /// which 7 of 16 pixels are real: MNIST conv3 took 3.7 ms vs 1.5).
@@ -64,19 +61,10 @@ const MIN_GRADIENT_PIXELS: usize = 256;
 /// Floats of transformed input per task (about 1 MiB: a chunk of tiles stays in L2/L3).
 const CHUNK_FLOATS: usize = 1024 * 1024;
 
-/// [`MIN_IN_C`] or [`MIN_IN_C_AVX512`], for this CPU's multiply.
-fn min_in_c() -> usize {
-    if super::panel::Isa::detect() == super::panel::Isa::Avx512 {
-        MIN_IN_C_AVX512
-    } else {
-        MIN_IN_C
-    }
-}
-
 /// Whether the CPU backend computes this convolution here: [`supported`], with enough input
 /// channels and output pixels for the transforms to pay.
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
-    supported(g) && g.in_c >= min_in_c() && g.out_h() * g.out_w() >= MIN_OUT_PIXELS
+    supported(g) && g.in_c >= MIN_IN_C && g.out_h() * g.out_w() >= MIN_OUT_PIXELS
 }
 
 /// Whether the CPU backend computes this convolution's input gradient here
@@ -89,8 +77,8 @@ pub(crate) fn applies_to_input_gradient(g: &Conv2dGeom) -> bool {
 
 /// Whether the CPU backend computes this convolution's kernel and bias gradients here
 /// ([`conv2d_backward_weight_bias`]): [`supported`], with at least
-/// [`MIN_WEIGHT_GRADIENT_IN_C`] input channels and [`MIN_WEIGHT_GRADIENT_OUT_PIXELS`] output
-/// pixels per image.
+/// [`MIN_WEIGHT_GRADIENT_IN_C`] input channels and [`MIN_GRADIENT_PIXELS`] output pixels
+/// per image.
 pub(crate) fn applies_to_weight_gradient(g: &Conv2dGeom) -> bool {
     supported(g)
         && g.in_c >= MIN_WEIGHT_GRADIENT_IN_C
@@ -889,8 +877,7 @@ mod tests {
         };
         assert!(applies(&g));
         assert!(!applies(&Conv2dGeom { stride_w: 2, ..g }));
-        let avx512 = super::super::panel::Isa::detect() == super::super::panel::Isa::Avx512;
-        assert_eq!(applies(&Conv2dGeom { in_c: 64, ..g }), avx512);
+        assert!(applies(&Conv2dGeom { in_c: 64, ..g }));
         assert!(!applies(&Conv2dGeom { in_c: 32, ..g }));
         assert!(!applies(&Conv2dGeom {
             in_h: 5,
