@@ -1,5 +1,5 @@
-//! 3×3 stride-1 convolution and its gradients by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray,
-//! "Fast Algorithms for Convolutional Neural Networks", 2015).
+//! 3×3 stride-1 convolution and its gradients by Winograd's minimal filtering F(2×2, 3×3)
+//! (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
 //!
 //! Each 2×2 block of output pixels ("tile") is computed from its 4×4 input patch `d` and the
 //! transformed kernel `U = G g Gᵀ` as `Y = Aᵀ [U ⊙ (Bᵀ d B)] A`: per tile and channel pair 16
@@ -85,7 +85,8 @@ pub(crate) fn applies_to_weight_gradient(g: &Conv2dGeom) -> bool {
         && g.out_h() * g.out_w() >= MIN_GRADIENT_PIXELS
 }
 
-/// Whether [`conv2d`] can compute this convolution: 3×3, stride 1, a non-empty output.
+/// Whether [`conv2d`], [`conv2d_backward_input`] and [`conv2d_backward_weight_bias`] can
+/// compute this convolution: 3×3, stride 1, a non-empty output.
 pub(crate) fn supported(g: &Conv2dGeom) -> bool {
     g.kh == 3
         && g.kw == 3
@@ -260,9 +261,10 @@ type TileArgs<'a> = (
 /// Arguments of [`gradient_tile_rows`].
 type GradientArgs<'a> = (&'a [f32], &'a [f32], &'a Frame, &'a [f32]);
 
-/// Per-task buffers: transformed input (16 × tiles × in_c), its packed panels, the 16
-/// products (16 × tiles × out_c), one tile's 2×2 output block, and one tile's intermediate
-/// transform (`Bᵀ d` or `Aᵀ m`).
+/// Per-task buffers: transformed input (16 × tiles × in_c), its packed A panels, packed B
+/// panels (the kernel gradient's transformed `dy`), the 16 products of the forward (16 × tiles
+/// × out_c; in the kernel gradient the transformed `dy`, `A dY Aᵀ`), one tile's 2×2 output
+/// block, and one tile's intermediate transform (`Bᵀ d`, `Aᵀ m` or `A dY`).
 #[derive(Default)]
 struct Scratch {
     v: Vec<f32>,
@@ -282,14 +284,23 @@ thread_local! {
 /// or its input gradient (a convolution of `dy` by the flipped kernel, padded by `2 - pad`).
 #[derive(Clone, Copy, Debug)]
 struct Frame {
+    /// Images.
     batch: usize,
+    /// Rows of the convolved image (`x`, or `dy` for the input gradient).
     in_h: usize,
+    /// Columns of the convolved image.
     in_w: usize,
+    /// Channels of the convolved image.
     in_c: usize,
+    /// Rows of the result.
     out_h: usize,
+    /// Columns of the result.
     out_w: usize,
+    /// Channels of the result.
     out_c: usize,
+    /// Zero rows above the image.
     pad_top: usize,
+    /// Zero columns left of the image.
     pad_left: usize,
 }
 
@@ -540,8 +551,8 @@ pub(crate) fn conv2d_backward_weight_bias(
         .reduce(
             || recycle::zeros(len),
             |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += y;
+                for (sum, part) in a.iter_mut().zip(&b) {
+                    *sum += part;
                 }
                 recycle::F32.give(b);
                 a
@@ -879,6 +890,28 @@ mod tests {
         assert!(!applies(&Conv2dGeom { stride_w: 2, ..g }));
         assert!(applies(&Conv2dGeom { in_c: 64, ..g }));
         assert!(!applies(&Conv2dGeom { in_c: 32, ..g }));
+        // The gradients' thresholds: 16×16 = 256 pixels, in_c 32 (kernel), out_c 64 (input).
+        let big = Conv2dGeom {
+            in_h: 18,
+            in_w: 18,
+            in_c: 32,
+            out_c: 64,
+            ..g
+        };
+        assert!(applies_to_weight_gradient(&big));
+        assert!(applies_to_input_gradient(&big));
+        assert!(!applies_to_weight_gradient(&Conv2dGeom { in_c: 16, ..big }));
+        assert!(!applies_to_weight_gradient(&Conv2dGeom { in_w: 17, ..big }));
+        assert!(!applies_to_input_gradient(&Conv2dGeom { out_c: 32, ..big }));
+        assert!(!applies_to_input_gradient(&Conv2dGeom {
+            in_h: 15,
+            in_w: 17,
+            ..big
+        }));
+        assert!(!applies_to_input_gradient(&Conv2dGeom {
+            stride_h: 2,
+            ..big
+        }));
         assert!(!applies(&Conv2dGeom {
             in_h: 5,
             in_w: 5,

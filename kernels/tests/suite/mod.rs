@@ -583,6 +583,10 @@ pub fn conv2d_backward_large_channels<B: Backend>(be: &B) {
         conv_geom(2, (13, 13, 32, 64), (3, 3), (1, 1), Padding::Valid),
         conv_geom(12, (28, 28, 1, 32), (3, 3), (1, 1), Padding::Valid),
         conv_geom(2, (5, 5, 64, 128), (3, 3), (2, 2), Padding::Same),
+        // Large enough for the CPU backend's Winograd gradients (256+ pixels, 32+ input and
+        // 64+ output channels), with odd sizes: partial edge tiles.
+        conv_geom(1, (18, 17, 32, 64), (3, 3), (1, 1), Padding::Same),
+        conv_geom(1, (19, 18, 32, 64), (3, 3), (1, 1), Padding::Valid),
     ]
     .iter()
     .enumerate()
@@ -615,6 +619,14 @@ pub fn conv2d_backward_weight_bias_matches_reference<B: Backend>(be: &B) {
         (3, 3),
         (1, 1),
         Padding::Valid,
+    ));
+    // The CPU backend's Winograd kernel gradient, bias summed in the same pass.
+    cases.push(conv_geom(
+        2,
+        (18, 17, 32, 64),
+        (3, 3),
+        (1, 1),
+        Padding::Same,
     ));
     for (i, g) in cases.iter().enumerate() {
         let mut r = rng(800 + i as u64);
