@@ -400,6 +400,7 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
 
 /// dL/dw (HWIO): `Cᵀ · dY`, summed over row chunks in parallel.
 pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> Vec<f32> {
+    check_weight_gradient_lengths(x, dy, g);
     backward_weight(x, dy, g, false)
 }
 
@@ -412,17 +413,8 @@ pub(crate) fn conv2d_backward_weight_bias(
     dy: &[f32],
     g: &Conv2dGeom,
 ) -> (Vec<f32>, Vec<f32>) {
+    check_weight_gradient_lengths(x, dy, g);
     if super::winograd::applies_to_weight_gradient(g) {
-        assert_eq!(
-            x.len(),
-            g.input_len(),
-            "conv2d_backward_weight: input length"
-        );
-        assert_eq!(
-            dy.len(),
-            g.output_len(),
-            "conv2d_backward_weight: dy length"
-        );
         return super::winograd::conv2d_backward_weight_bias(x, dy, g);
     }
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
@@ -432,8 +424,8 @@ pub(crate) fn conv2d_backward_weight_bias(
     (dw, db)
 }
 
-/// `Cᵀ · dY` (`K × N`, or with `ones` `(K + 1) × N` whose last row sums `dY`'s columns).
-fn backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom, ones: bool) -> Vec<f32> {
+/// Panics unless `x` and `dy` have the lengths `g` gives them (a caller's bug).
+fn check_weight_gradient_lengths(x: &[f32], dy: &[f32], g: &Conv2dGeom) {
     assert_eq!(
         x.len(),
         g.input_len(),
@@ -444,6 +436,11 @@ fn backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom, ones: bool) -> Vec<f32
         g.output_len(),
         "conv2d_backward_weight: dy length"
     );
+}
+
+/// `Cᵀ · dY` (`K × N`, or with `ones` `(K + 1) × N` whose last row sums `dY`'s columns);
+/// lengths checked by the callers.
+fn backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom, ones: bool) -> Vec<f32> {
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     let ld = k + usize::from(ones);
     let m = g.batch * g.out_h() * g.out_w();
@@ -470,16 +467,7 @@ fn backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom, ones: bool) -> Vec<f32
                 acc
             },
         )
-        .reduce(|| recycle::zeros(ld * n), add_into)
-}
-
-/// Element-wise `a += b`, returning `a` (and `b`'s buffer to the recycler).
-pub(crate) fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
-    for (x, y) in a.iter_mut().zip(&b) {
-        *x += y;
-    }
-    recycle::F32.give(b);
-    a
+        .reduce(|| recycle::zeros(ld * n), recycle::add_into)
 }
 
 #[cfg(test)]

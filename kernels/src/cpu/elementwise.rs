@@ -155,5 +155,5 @@ pub(crate) fn bias_grad(dy: &[f32], channels: usize) -> Vec<f32> {
     }
     dy.par_chunks(rows_per_block * channels)
         .fold(|| vec![0.0f32; channels], kernel)
-        .reduce(|| vec![0.0f32; channels], super::conv::add_into)
+        .reduce(|| vec![0.0f32; channels], super::recycle::add_into)
 }

@@ -44,8 +44,7 @@ pub(crate) fn pack_a(a: MatRef<'_>, out: &mut Vec<APanelRow>) {
             // `MR` contiguous floats.
             out.extend((0..k).map(|kk| {
                 let s = r0 + kk * a.col_stride;
-                let step: APanelRow = a.data[s..s + MR].try_into().expect("MR floats");
-                step
+                <APanelRow>::try_from(&a.data[s..s + MR]).expect("MR floats")
             }));
         } else if rows == MR && a.col_stride == 1 {
             // Row-major: `MR` contiguous source rows, read side by side.

@@ -122,6 +122,16 @@ pub(crate) fn dirty_u32(len: usize) -> Vec<u32> {
     U32.take_dirty(len, 0)
 }
 
+/// Element-wise `a += b`, returning `a` (and `b`'s buffer to the bin): the reduction of
+/// per-task partial sums.
+pub(crate) fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    for (x, y) in a.iter_mut().zip(&b) {
+        *x += y;
+    }
+    F32.give(b);
+    a
+}
+
 /// A copy of `src` in a possibly reused buffer.
 pub(crate) fn copy_of(src: &[f32]) -> Vec<f32> {
     let mut v = F32.take_empty(src.len());

@@ -41,21 +41,23 @@ const MIN_OUT_PIXELS: usize = 64;
 
 /// Input channels from which the kernel gradient by Winograd pays. Measured (one thread,
 /// batch 32, `host bench --backend cpu --model catsdogs`, two runs each alternating, Zen 3 VM
-/// with AVX2 + FMA, against the im2col GEMM): 178×178×32 from 180×180×3 131 ms vs 51;
-/// 87×87×64 from 89×89×32 108 vs 133; 41×41×128 from 43×43×64 67 vs 107; 18×18×256 from
-/// 20×20×128 47 vs 89.
+/// with AVX2 + FMA, against the im2col GEMM, 2026-12-03): 87×87×64 from 89×89×32 108 ms vs
+/// 133; 41×41×128 from 43×43×64 66-67 vs 107; 18×18×256 from 20×20×128 43-45 vs 88; and on
+/// 2026-12-02 178×178×32 from 180×180×3 131 vs 51.
 const MIN_WEIGHT_GRADIENT_IN_C: usize = 32;
 
 /// Output channels (of `dy`, which the input gradient convolves) from which the input gradient
 /// by Winograd pays. Measured as [`MIN_WEIGHT_GRADIENT_IN_C`], against im2col + col2im:
-/// 89×89×32 from 87×87×64 115 ms vs 126; 43×43×64 from 41×41×128 76 vs 99; 20×20×128 from
-/// 18×18×256 48 vs 72.
+/// 89×89×32 from 87×87×64 118-120 ms vs 125; 43×43×64 from 41×41×128 77 vs 100-101;
+/// 20×20×128 from 18×18×256 49 vs 72 (before the cheaper `panel::pack_a`, which took the
+/// first to 99-106 ms).
 const MIN_INPUT_GRADIENT_OUT_C: usize = 64;
 
 /// Pixels per image (of the gradient computed: dy for the kernel gradient, dx for the input
 /// gradient) from which both gradients by Winograd pay: partial edge tiles and the fixed costs
-/// weigh more on small images. Measured as [`MIN_WEIGHT_GRADIENT_IN_C`]: cats vs dogs' 9×9×256
-/// dx from 7×7×256 25 ms vs 24; MNIST (batch 64) 11×11×64 dw from 13×13×32 4.4 ms vs 4.2.
+/// weigh more on small images. Measured as [`MIN_WEIGHT_GRADIENT_IN_C`], 2026-12-02: cats vs
+/// dogs' 9×9×256 dx from 7×7×256 25 ms vs 24; MNIST (batch 64) 11×11×64 dw from 13×13×32
+/// 4.4 ms vs 4.2.
 const MIN_GRADIENT_PIXELS: usize = 256;
 
 /// Floats of transformed input per task (about 1 MiB: a chunk of tiles stays in L2/L3).
@@ -411,6 +413,17 @@ fn convolve(
     y
 }
 
+/// Tile `t`'s `width` values in each of the 16 blocks of `buf` (`16 × nt × width`, block `e`
+/// holding element `e` of every tile's transform).
+#[inline(always)]
+fn tile_slices(buf: &mut [f32], nt: usize, t: usize, width: usize) -> [&mut [f32]; 16] {
+    let mut blocks = buf.chunks_exact_mut(nt * width);
+    std::array::from_fn(|_| {
+        let block = blocks.next().expect("16 blocks");
+        &mut block[t * width..(t + 1) * width]
+    })
+}
+
 /// The 4×4 input patch of tile `(b, ty, tx)`: each pixel's `in_c` channels, `zero` outside
 /// the image.
 #[inline(always)]
@@ -454,12 +467,7 @@ fn tile_rows((x, g, u, bias, relu, zero): TileArgs<'_>, task: &mut [TileRow<'_>]
         for tx in 0..tw {
             let t = r * tw + tx;
             let patch = input_patch(x, g, (row.b, row.ty, tx), zero);
-            let mut blocks = s.v.chunks_exact_mut(nt * ic);
-            let v: [&mut [f32]; 16] = std::array::from_fn(|_| {
-                let block = blocks.next().expect("16 blocks");
-                &mut block[t * ic..(t + 1) * ic]
-            });
-            input_channels(&patch, v, &mut s.t, ic);
+            input_channels(&patch, tile_slices(&mut s.v, nt, t, ic), &mut s.t, ic);
         }
     }
 
@@ -548,16 +556,7 @@ pub(crate) fn conv2d_backward_weight_bias(
                 acc
             },
         )
-        .reduce(
-            || recycle::zeros(len),
-            |mut a, b| {
-                for (sum, part) in a.iter_mut().zip(&b) {
-                    *sum += part;
-                }
-                recycle::F32.give(b);
-                a
-            },
-        );
+        .reduce(|| recycle::zeros(len), recycle::add_into);
     // dW[ky][kx] = Σ_ij G[i][ky] M[i][j] G[j][kx].
     let mut dw = vec![0.0f32; 9 * ic * oc];
     for co in 0..ic * oc {
@@ -650,12 +649,7 @@ fn gradient_tile_rows(
         for tx in 0..tw {
             let t = r * tw + tx;
             let patch = input_patch(x, g, (b, ty, tx), zero);
-            let mut blocks = s.v.chunks_exact_mut(nt * ic);
-            let v: [&mut [f32]; 16] = std::array::from_fn(|_| {
-                let block = blocks.next().expect("16 blocks");
-                &mut block[t * ic..(t + 1) * ic]
-            });
-            input_channels(&patch, v, &mut s.t, ic);
+            input_channels(&patch, tile_slices(&mut s.v, nt, t, ic), &mut s.t, ic);
             let pixels: [&[f32]; 4] = std::array::from_fn(|k| {
                 let (oy, ox) = (2 * ty + k / 2, 2 * tx + k % 2);
                 if oy < oh && ox < ow {
@@ -664,12 +658,7 @@ fn gradient_tile_rows(
                     &zero[..oc]
                 }
             });
-            let mut blocks = s.m.chunks_exact_mut(nt * oc);
-            let v: [&mut [f32]; 16] = std::array::from_fn(|_| {
-                let block = blocks.next().expect("16 blocks");
-                &mut block[t * oc..(t + 1) * oc]
-            });
-            gradient_channels(pixels, v, db, &mut s.t);
+            gradient_channels(pixels, tile_slices(&mut s.m, nt, t, oc), db, &mut s.t);
         }
     }
     for (e, m_e) in sums.chunks_exact_mut(ic * oc).enumerate() {
@@ -692,16 +681,17 @@ mod tests {
     use super::*;
     use crate::geometry::Padding;
 
-    /// The convolution as a plain f64 sum over the window.
-    fn direct(x: &[f32], w: &[f32], bias: &[f32], g: &Conv2dGeom) -> Vec<f64> {
+    /// Calls `f(yi, xi, wi)` for every output element `yi`, window position inside the image
+    /// and input channel: the flat indices of the output, input and kernel (HWIO) elements
+    /// whose product the convolution sums into `yi`.
+    fn for_each_tap(g: &Conv2dGeom, mut f: impl FnMut(usize, usize, usize)) {
         let (oh, ow) = (g.out_h(), g.out_w());
         let (pt, pl) = (g.pad_top() as isize, g.pad_left() as isize);
-        let mut y = vec![0.0f64; g.output_len()];
         for b in 0..g.batch {
             for oy in 0..oh {
                 for ox in 0..ow {
                     for o in 0..g.out_c {
-                        let mut acc = bias[o] as f64;
+                        let yi = ((b * oh + oy) * ow + ox) * g.out_c + o;
                         for ky in 0..3 {
                             for kx in 0..3 {
                                 let iy = oy as isize + ky as isize - pt;
@@ -713,21 +703,49 @@ mod tests {
                                 {
                                     continue;
                                 }
+                                let x0 =
+                                    ((b * g.in_h + iy as usize) * g.in_w + ix as usize) * g.in_c;
                                 for c in 0..g.in_c {
-                                    let xi = ((b * g.in_h + iy as usize) * g.in_w + ix as usize)
-                                        * g.in_c
-                                        + c;
-                                    let wi = ((ky * 3 + kx) * g.in_c + c) * g.out_c + o;
-                                    acc += x[xi] as f64 * w[wi] as f64;
+                                    f(yi, x0 + c, ((ky * 3 + kx) * g.in_c + c) * g.out_c + o);
                                 }
                             }
                         }
-                        y[((b * oh + oy) * ow + ox) * g.out_c + o] = acc;
                     }
                 }
             }
         }
+    }
+
+    /// The convolution as a plain f64 sum over the window.
+    fn direct(x: &[f32], w: &[f32], bias: &[f32], g: &Conv2dGeom) -> Vec<f64> {
+        let mut y: Vec<f64> = (0..g.output_len())
+            .map(|yi| f64::from(bias[yi % g.out_c]))
+            .collect();
+        for_each_tap(g, |yi, xi, wi| y[yi] += f64::from(x[xi]) * f64::from(w[wi]));
         y
+    }
+
+    /// A 3×3 stride-1 convolution of `batch` images `h × w × ic` into `oc` channels.
+    fn geom(
+        batch: usize,
+        h: usize,
+        w: usize,
+        ic: usize,
+        oc: usize,
+        padding: Padding,
+    ) -> Conv2dGeom {
+        Conv2dGeom {
+            batch,
+            in_h: h,
+            in_w: w,
+            in_c: ic,
+            out_c: oc,
+            kh: 3,
+            kw: 3,
+            stride_h: 1,
+            stride_w: 1,
+            padding,
+        }
     }
 
     #[test]
@@ -743,18 +761,7 @@ mod tests {
             (1, 10, 9, 64, 8, Padding::Same),
             (2, 9, 10, 128, 19, Padding::Same),
         ] {
-            let g = Conv2dGeom {
-                batch,
-                in_h: h,
-                in_w: w,
-                in_c: ic,
-                out_c: oc,
-                kh: 3,
-                kw: 3,
-                stride_h: 1,
-                stride_w: 1,
-                padding,
-            };
+            let g = geom(batch, h, w, ic, oc, padding);
             assert!(supported(&g));
             let x: Vec<f32> = (0..g.input_len()).map(|_| rand()).collect();
             let wt: Vec<f32> = (0..g.weight_len()).map(|_| rand()).collect();
@@ -775,49 +782,24 @@ mod tests {
     }
 
     /// dL/dx, dL/dw and dL/dbias of the convolution for output gradient `dy`, as plain f64
-    /// sums over every (output pixel, window position) pair.
+    /// sums over every (output element, window tap) pair.
     fn direct_gradients(
         x: &[f32],
         w: &[f32],
         dy: &[f32],
         g: &Conv2dGeom,
     ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let (oh, ow) = (g.out_h(), g.out_w());
-        let (pt, pl) = (g.pad_top() as isize, g.pad_left() as isize);
         let mut dx = vec![0.0f64; g.input_len()];
         let mut dw = vec![0.0f64; g.weight_len()];
         let mut db = vec![0.0f64; g.out_c];
-        for b in 0..g.batch {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    for o in 0..g.out_c {
-                        let d = dy[((b * oh + oy) * ow + ox) * g.out_c + o] as f64;
-                        db[o] += d;
-                        for ky in 0..3 {
-                            for kx in 0..3 {
-                                let iy = oy as isize + ky as isize - pt;
-                                let ix = ox as isize + kx as isize - pl;
-                                if iy < 0
-                                    || ix < 0
-                                    || iy >= g.in_h as isize
-                                    || ix >= g.in_w as isize
-                                {
-                                    continue;
-                                }
-                                for c in 0..g.in_c {
-                                    let xi = ((b * g.in_h + iy as usize) * g.in_w + ix as usize)
-                                        * g.in_c
-                                        + c;
-                                    let wi = ((ky * 3 + kx) * g.in_c + c) * g.out_c + o;
-                                    dx[xi] += d * w[wi] as f64;
-                                    dw[wi] += d * x[xi] as f64;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        for (yi, d) in dy.iter().enumerate() {
+            db[yi % g.out_c] += f64::from(*d);
         }
+        for_each_tap(g, |yi, xi, wi| {
+            let d = f64::from(dy[yi]);
+            dx[xi] += d * f64::from(w[wi]);
+            dw[wi] += d * f64::from(x[xi]);
+        });
         (dx, dw, db)
     }
 
@@ -846,18 +828,7 @@ mod tests {
             (1, 10, 9, 7, 130, Padding::Same),
             (2, 9, 10, 128, 19, Padding::Same),
         ] {
-            let g = Conv2dGeom {
-                batch,
-                in_h: h,
-                in_w: w,
-                in_c: ic,
-                out_c: oc,
-                kh: 3,
-                kw: 3,
-                stride_h: 1,
-                stride_w: 1,
-                padding,
-            };
+            let g = geom(batch, h, w, ic, oc, padding);
             let x: Vec<f32> = (0..g.input_len()).map(|_| rand()).collect();
             let wt: Vec<f32> = (0..g.weight_len()).map(|_| rand()).collect();
             let dy: Vec<f32> = (0..g.output_len()).map(|_| rand()).collect();
