@@ -304,28 +304,39 @@ pub(crate) fn store(
 ) {
     for (i, acc_row) in acc.iter().enumerate().take(MR.min(m - r0)) {
         let start = (r0 + i) * n + j0;
-        let row = &mut c[start..start + cols];
-        if beta == 0.0 && relu {
-            for (cv, av) in row.iter_mut().zip(acc_row) {
-                *cv = av.max(0.0);
-            }
-            continue;
-        }
-        if beta == 0.0 {
-            row.copy_from_slice(&acc_row[..cols]);
-        } else if beta == 1.0 {
-            for (cv, av) in row.iter_mut().zip(acc_row) {
-                *cv += av;
-            }
+        if cols == NR {
+            // A full row: fixed-length loops, unrolled into whole vectors.
+            let row: &mut [f32; NR] = (&mut c[start..start + NR]).try_into().expect("NR");
+            store_row(acc_row, row, beta, relu);
         } else {
-            for (cv, av) in row.iter_mut().zip(acc_row) {
-                *cv = beta * *cv + av;
-            }
+            store_row(&acc_row[..cols], &mut c[start..start + cols], beta, relu);
         }
-        if relu {
-            for cv in row.iter_mut() {
-                *cv = cv.max(0.0);
-            }
+    }
+}
+
+/// `row = acc + beta · row`, then with `relu` `row = max(row, 0)`.
+#[inline(always)]
+fn store_row(acc: &[f32], row: &mut [f32], beta: f32, relu: bool) {
+    if beta == 0.0 && relu {
+        for (cv, av) in row.iter_mut().zip(acc) {
+            *cv = av.max(0.0);
+        }
+        return;
+    }
+    if beta == 0.0 {
+        row.copy_from_slice(acc);
+    } else if beta == 1.0 {
+        for (cv, av) in row.iter_mut().zip(acc) {
+            *cv += av;
+        }
+    } else {
+        for (cv, av) in row.iter_mut().zip(acc) {
+            *cv = beta * *cv + av;
+        }
+    }
+    if relu {
+        for cv in row.iter_mut() {
+            *cv = cv.max(0.0);
         }
     }
 }
