@@ -225,11 +225,17 @@ fn bench_vgg16<B: Backend>(
 }
 
 /// Seconds per call of `f`, over `reps` calls after one warm-up; `sync` waits for the device.
+///
+/// Each result is dropped before the next call, as training drops an op's output before the
+/// next step runs it: the next call then reuses its buffer. (Keeping it until the next result
+/// existed made one call in each row take a fresh buffer, whose page faults cost about 2.5 µs
+/// per 4 KiB: 30-80 ms in the rows of the largest tensors, which training never pays.)
 fn time<T>(reps: usize, mut f: impl FnMut() -> T, sync: impl Fn(&T)) -> f64 {
     sync(&f());
     let start = Instant::now();
     let mut last = None;
     for _ in 0..reps {
+        drop(last.take());
         last = Some(f());
     }
     if let Some(l) = &last {
