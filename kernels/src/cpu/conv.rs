@@ -401,6 +401,9 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
 /// dL/dw (HWIO): `Cᵀ · dY`, summed over row chunks in parallel.
 pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> Vec<f32> {
     check_weight_gradient_lengths(x, dy, g);
+    if super::direct_weight::applies(g) {
+        return super::direct_weight::conv2d_backward_weight(x, dy, g, false);
+    }
     backward_weight(x, dy, g, false)
 }
 
@@ -418,7 +421,11 @@ pub(crate) fn conv2d_backward_weight_bias(
         return super::winograd::conv2d_backward_weight_bias(x, dy, g);
     }
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
-    let mut dw = backward_weight(x, dy, g, true);
+    let mut dw = if super::direct_weight::applies(g) {
+        super::direct_weight::conv2d_backward_weight(x, dy, g, true)
+    } else {
+        backward_weight(x, dy, g, true)
+    };
     let db = dw[k * n..].to_vec();
     dw.truncate(k * n);
     (dw, db)

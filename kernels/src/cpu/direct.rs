@@ -110,7 +110,7 @@ fn body_avx2_fma(task: &Task<'_>, y: &mut [f32]) {
 /// the last one up to a multiple of [`MR`] (`store` writes only real rows). Stepped pixel by
 /// pixel: one division per task instead of three per pixel and panel (those divisions took a
 /// quarter of the first convolution's time, 3 input channels, K = 27: `perf annotate`).
-fn window_starts(g: &Conv2dGeom, r0: usize, len: usize) -> Vec<usize> {
+pub(crate) fn window_starts(g: &Conv2dGeom, r0: usize, len: usize) -> Vec<usize> {
     let (oh, ow) = (g.out_h(), g.out_w());
     let (mut b, mut oy, mut ox) = (r0 / (oh * ow), (r0 / ow) % oh, r0 % ow);
     let mut starts = Vec::with_capacity(len.next_multiple_of(MR));

@@ -39,6 +39,7 @@
 mod conv;
 mod dense;
 mod direct;
+mod direct_weight;
 mod elementwise;
 mod gemm;
 mod loss;

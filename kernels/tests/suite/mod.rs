@@ -613,6 +613,8 @@ pub fn conv2d_backward_weight_bias_matches_reference<B: Backend>(be: &B) {
         (1, 1),
         Padding::Valid,
     ));
+    // 3 input channels, 32 output: the CPU backend's implicit-GEMM weight gradient, over two
+    // chunks of pixels.
     cases.push(conv_geom(
         3,
         (20, 19, 3, 32),
