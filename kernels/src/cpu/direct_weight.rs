@@ -24,10 +24,17 @@ use crate::geometry::{Conv2dGeom, Padding};
 /// in L2 while every tile of `dW` passes over them.
 const CHUNK_DY_FLOATS: usize = 16 * 1024;
 
-/// Whether [`conv2d_backward_weight`] computes this gradient: valid padding, a non-empty
+/// Whether `conv` computes this gradient here: one that [`fits`], on a CPU without the
+/// AVX-512 multiply (there the im2col path's GEMM is faster and this was not measured; as
+/// for the implicit-GEMM forward, `direct.rs`).
+pub(crate) fn applies(g: &Conv2dGeom) -> bool {
+    fits(g) && Isa::detect() != Isa::Avx512
+}
+
+/// Whether [`conv2d_backward_weight`] can compute this gradient: valid padding, a non-empty
 /// output, output channels in whole 16-float panels, and patches of at most [`MAX_PATCH`]
 /// floats.
-pub(crate) fn applies(g: &Conv2dGeom) -> bool {
+fn fits(g: &Conv2dGeom) -> bool {
     let k = g.kh * g.kw * g.in_c;
     g.padding == Padding::Valid
         && g.output_len() > 0
@@ -54,14 +61,14 @@ pub(crate) fn applies(g: &Conv2dGeom) -> bool {
 pub(crate) const MAX_PATCH: usize = 144;
 
 /// dL/dw (HWIO, `K × N`), and with `bias` also dL/dbias (the column sums of `dY`) as a last
-/// row, for a gradient that [`applies`]; lengths checked by `conv`'s callers.
+/// row, for a gradient that [`fits`]; lengths checked by `conv`'s callers.
 pub(crate) fn conv2d_backward_weight(
     x: &[f32],
     dy: &[f32],
     g: &Conv2dGeom,
     bias: bool,
 ) -> Vec<f32> {
-    assert!(applies(g), "direct_weight: geometry not supported: {g:?}");
+    assert!(fits(g), "direct_weight: geometry not supported: {g:?}");
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     let ld = k + usize::from(bias);
     let m = g.batch * g.out_h() * g.out_w();
@@ -238,7 +245,7 @@ mod tests {
                 stride_w: sw,
                 padding: Padding::Valid,
             };
-            assert!(applies(&g), "{g:?}");
+            assert!(fits(&g), "{g:?}");
             let x: Vec<f32> = (0..g.input_len())
                 .map(|_| rng.gen_range(-1.0..1.0))
                 .collect();
@@ -263,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn only_valid_padding_whole_panels_and_short_patches_apply() {
+    fn only_valid_padding_whole_panels_and_short_patches_fit() {
         let g = |in_c: usize, out_c: usize, padding: Padding| Conv2dGeom {
             batch: 1,
             in_h: 8,
@@ -276,12 +283,16 @@ mod tests {
             stride_w: 1,
             padding,
         };
-        assert!(applies(&g(16, 32, Padding::Valid)));
-        assert!(!applies(&g(17, 32, Padding::Valid)), "K = 153 > 144");
+        assert!(fits(&g(16, 32, Padding::Valid)));
+        assert!(!fits(&g(17, 32, Padding::Valid)), "K = 153 > 144");
         assert!(
-            !applies(&g(3, 20, Padding::Valid)),
+            !fits(&g(3, 20, Padding::Valid)),
             "20 channels: a partial panel"
         );
-        assert!(!applies(&g(3, 32, Padding::Same)));
+        assert!(!fits(&g(3, 32, Padding::Same)));
+        assert_eq!(
+            applies(&g(16, 32, Padding::Valid)),
+            Isa::detect() != Isa::Avx512
+        );
     }
 }
