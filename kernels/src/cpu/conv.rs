@@ -64,17 +64,34 @@ fn chunk_rows(k: usize, m: usize) -> usize {
     (CHUNK_FLOATS / k.max(1)).min(balanced).clamp(16, 8192)
 }
 
-/// The fewest output pixels per chunk of the im2col weight gradient (where the thread count
-/// leaves that many), whatever the patch length: each chunk's GEMM adds its `K × N` product
-/// into the accumulator tile by tile, so a chunk of few pixels (28 for `K` = 2,305, from
-/// [`CHUNK_FLOATS`]) spent its time reading and writing the accumulator. Measured (batch 32,
-/// 3×3 valid, best of 6-10 calls, 2026-12-03, Zen 3 AVX2), before → after: 9×9×256 → 256
-/// (cats vs dogs' last conv) 29.0-29.7 → 24.3-24.4 ms on one thread, 17.1-21.8 → 15.2 ms on
-/// two; 11×11×512 → 512 (`K` = 4,608, as VGG16's top block) 436-542 → 179-200 ms on one,
-/// 374-408 → 116-123 ms on two; 13×13×32 → 64 (226 pixels before) 2.0 ms either way. The
-/// chunk's im2col block grows to `256 × K` floats (4.7 MB at `K` = 4,608; 512 pixels were
-/// 5-8 % faster again at twice the scratch memory).
-const MIN_WEIGHT_GRADIENT_ROWS: usize = 256;
+/// Output pixels per chunk of the im2col gradients ([`chunk_rows`] with at least
+/// [`MIN_GRADIENT_ROWS`] where the thread count leaves that many).
+fn gradient_chunk_rows(k: usize, m: usize) -> usize {
+    let balanced = m.div_ceil(TASKS_PER_THREAD * rayon::current_num_threads());
+    (CHUNK_FLOATS / k.max(1))
+        .max(MIN_GRADIENT_ROWS)
+        .min(balanced)
+        .clamp(16, 8192)
+}
+
+/// The fewest output pixels per chunk of the im2col gradients, whatever the patch length
+/// `K` ([`CHUNK_FLOATS`] alone gives 28 at `K` = 2,305). The weight gradient's chunk GEMM adds
+/// its `K × N` product into the accumulator tile by tile, so few pixels per chunk spent the
+/// time reading and writing the accumulator; the input gradient's chunk GEMM (`dY · Wᵀ`)
+/// streams all of the packed `Wᵀ` (2.4 MB at `K` = 2,304, `N` = 256) for its few rows.
+/// Measured (batch 32, 3×3 valid, best of 6-10 calls, 2026-12-03, Zen 3 AVX2), before → after:
+///
+/// | input → output | `K` | threads | d weight (with bias) | d input |
+/// |---|---|---|---|---|
+/// | 9×9×256 → 256 (cats vs dogs' last conv) | 2,304 | 1 | 29.0-29.7 → 24.3-24.4 ms | 22.8-23.0 → 20.7-20.8 ms |
+/// | | | 2 | 17.1-21.8 → 15.2 ms | 11.8 → 10.5-10.9 ms |
+/// | 11×11×512 → 512 (as VGG16's top block) | 4,608 | 1 | 436-542 → 179-200 ms | 156 → 135 ms |
+/// | | | 2 | 374-408 → 116-123 ms | 79.5-80.3 → 73.4-74.1 ms |
+/// | 13×13×32 → 64 (MNIST's second; 226 pixels before) | 288 | 1 | 2.0 ms either way | 1.87-1.93 → 1.83 ms |
+///
+/// A chunk's im2col block grows to `256 × K` floats (4.7 MB at `K` = 4,608; 512 pixels were
+/// 5-8 % faster again in the weight gradient at twice the scratch memory).
+const MIN_GRADIENT_ROWS: usize = 256;
 
 /// Minimum tasks per thread that a parallel op aims for.
 const TASKS_PER_THREAD: usize = 4;
@@ -372,7 +389,7 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
     }
     // Each task zeroes its images first.
     let mut dx = recycle::dirty(g.input_len());
-    let rows = chunk_rows(k, g.batch * img_rows);
+    let rows = gradient_chunk_rows(k, g.batch * img_rows);
     let mut wt = Vec::new();
     pack_b(MatRef::row_major(w, k, n).t(), &mut wt);
     // As many whole images per task as fill a block (the col2im of different images never
@@ -463,11 +480,7 @@ fn backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom, ones: bool) -> Vec<f32
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     let ld = k + usize::from(ones);
     let m = g.batch * g.out_h() * g.out_w();
-    let balanced = m.div_ceil(TASKS_PER_THREAD * rayon::current_num_threads());
-    let rows = (CHUNK_FLOATS / ld.max(1))
-        .max(MIN_WEIGHT_GRADIENT_ROWS)
-        .min(balanced)
-        .clamp(16, 8192);
+    let rows = gradient_chunk_rows(ld, m);
     let chunks = m.div_ceil(rows);
     let per_split = (chunks / (TASKS_PER_THREAD * rayon::current_num_threads())).max(1);
     (0..chunks)
