@@ -20,7 +20,9 @@
 //!   channels, input gradient from 64 output channels, both from 256 pixels per image): the
 //!   cats-vs-dogs step on one thread went from 1,064-1,078 to 908-912 ms (`host bench
 //!   --backend cpu --model catsdogs`, Zen 3 VM), and to 848-890 ms with the cheaper A packing
-//!   (`panel::pack_a`) and Winograd forward from 64 input channels instead of 128.
+//!   (`panel::pack_a`) and Winograd forward from 64 input channels instead of 128. The kernel
+//!   gradient of a short patch (`K` up to 144: the first layers) is an implicit GEMM too
+//!   (`direct_weight.rs`), and the im2col gradients take at least 256 pixels per chunk.
 //! - A convolution's ReLU is applied as the GEMM stores each result (`conv2d_relu`), and its
 //!   bias gradient comes out of the weight gradient's GEMM as one more row (the im2col rows
 //!   end with a 1; by Winograd, it is summed as `dy` is transformed), so neither makes a pass
