@@ -66,6 +66,30 @@ pub struct Conv2dGeom {
 }
 
 impl Conv2dGeom {
+    /// A geometry from its sizes, for the crate's tests: `batch` images of `(in_h, in_w,
+    /// in_c)` into `out_c` channels, kernel `(kh, kw)`, stride `(stride_h, stride_w)`.
+    #[cfg(test)]
+    pub(crate) fn of(
+        batch: usize,
+        (in_h, in_w, in_c, out_c): (usize, usize, usize, usize),
+        (kh, kw): (usize, usize),
+        (stride_h, stride_w): (usize, usize),
+        padding: Padding,
+    ) -> Self {
+        Conv2dGeom {
+            batch,
+            in_h,
+            in_w,
+            in_c,
+            out_c,
+            kh,
+            kw,
+            stride_h,
+            stride_w,
+            padding,
+        }
+    }
+
     /// Output height.
     pub fn out_h(&self) -> usize {
         self.padding.out_len(self.in_h, self.kh, self.stride_h)

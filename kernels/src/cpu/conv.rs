@@ -524,18 +524,7 @@ mod tests {
             (2, (20, 19, 3, 32), (3, 3), (1, 1)),
             (3, (9, 10, 1, 16), (3, 3), (2, 1)),
         ] {
-            let g = Conv2dGeom {
-                batch,
-                in_h: h,
-                in_w: w,
-                in_c: ic,
-                out_c: oc,
-                kh,
-                kw,
-                stride_h: sh,
-                stride_w: sw,
-                padding: Padding::Valid,
-            };
+            let g = Conv2dGeom::of(batch, (h, w, ic, oc), (kh, kw), (sh, sw), Padding::Valid);
             let x: Vec<f32> = (0..g.input_len())
                 .map(|_| rng.gen_range(-1.0..1.0))
                 .collect();

@@ -74,7 +74,6 @@ pub(crate) fn conv2d_backward_weight(
     let m = g.batch * g.out_h() * g.out_w();
     let rows = (CHUNK_DY_FLOATS / n).clamp(1, m);
     let offsets = tap_offsets(g);
-    let isa = Isa::detect();
     (0..m.div_ceil(rows))
         .into_par_iter()
         .fold(
@@ -89,7 +88,7 @@ pub(crate) fn conv2d_backward_weight(
                     dy: &dy[r0 * n..(r0 + nr) * n],
                     n,
                 };
-                run_on(isa, &chunk, &mut acc[..k * n]);
+                run_on(&chunk, &mut acc[..k * n]);
                 if bias {
                     for row in chunk.dy.chunks_exact(n) {
                         for (s, d) in acc[k * n..].iter_mut().zip(row) {
@@ -127,17 +126,15 @@ struct Chunk<'a> {
     n: usize,
 }
 
-/// [`body`] with the multiply for `isa` (AVX2 + FMA where the CPU has them, else the
-/// baseline SIMD).
-fn run_on(isa: Isa, chunk: &Chunk<'_>, dw: &mut [f32]) {
+/// [`body`] with AVX2 + FMA where the CPU has them, else with the baseline SIMD.
+fn run_on(chunk: &Chunk<'_>, dw: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Baseline && Isa::detect() != Isa::Baseline {
+    if Isa::detect() != Isa::Baseline {
         // SAFETY: `body_avx2_fma` only differs from `body` in being compiled with AVX2 and
         // FMA enabled; `Isa::detect` returns Avx2 or Avx512 only when the CPU has both.
         unsafe { body_avx2_fma(chunk, dw) };
         return;
     }
-    let _ = isa;
     body::<{ cfg!(target_arch = "aarch64") }>(chunk, dw);
 }
 
@@ -233,18 +230,7 @@ mod tests {
             (1, (8, 8, 16, 16), (3, 3), (1, 1)),
             (2, (9, 10, 2, 16), (5, 1), (1, 2)),
         ] {
-            let g = Conv2dGeom {
-                batch,
-                in_h: h,
-                in_w: w,
-                in_c: ic,
-                out_c: oc,
-                kh,
-                kw,
-                stride_h: sh,
-                stride_w: sw,
-                padding: Padding::Valid,
-            };
+            let g = Conv2dGeom::of(batch, (h, w, ic, oc), (kh, kw), (sh, sw), Padding::Valid);
             assert!(fits(&g), "{g:?}");
             let x: Vec<f32> = (0..g.input_len())
                 .map(|_| rng.gen_range(-1.0..1.0))
@@ -271,17 +257,8 @@ mod tests {
 
     #[test]
     fn only_valid_padding_whole_panels_and_short_patches_fit() {
-        let g = |in_c: usize, out_c: usize, padding: Padding| Conv2dGeom {
-            batch: 1,
-            in_h: 8,
-            in_w: 8,
-            in_c,
-            out_c,
-            kh: 3,
-            kw: 3,
-            stride_h: 1,
-            stride_w: 1,
-            padding,
+        let g = |in_c: usize, out_c: usize, padding: Padding| {
+            Conv2dGeom::of(1, (8, 8, in_c, out_c), (3, 3), (1, 1), padding)
         };
         assert!(fits(&g(16, 32, Padding::Valid)));
         assert!(!fits(&g(17, 32, Padding::Valid)), "K = 153 > 144");

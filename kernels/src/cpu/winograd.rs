@@ -734,18 +734,7 @@ mod tests {
         oc: usize,
         padding: Padding,
     ) -> Conv2dGeom {
-        Conv2dGeom {
-            batch,
-            in_h: h,
-            in_w: w,
-            in_c: ic,
-            out_c: oc,
-            kh: 3,
-            kw: 3,
-            stride_h: 1,
-            stride_w: 1,
-            padding,
-        }
+        Conv2dGeom::of(batch, (h, w, ic, oc), (3, 3), (1, 1), padding)
     }
 
     #[test]
