@@ -18,6 +18,7 @@ use super::panel::{
     gemm_packed, gemm_packed_relu, pack_a, pack_b, pack_kernel, APanelRow, BPanelRow, Isa,
 };
 use super::recycle;
+use super::tune::{self, Op};
 use crate::geometry::Conv2dGeom;
 
 /// Target number of floats in one im2col chunk (256 KiB: well inside a 1-2 MiB L2).
@@ -309,9 +310,9 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)` as each result is stored: by
 /// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 64 or more input channels and
-/// output pixels; see `winograd.rs`), else as an implicit GEMM where
-/// that applies (valid padding, not with the AVX-512 multiply; see `direct.rs`), else as
-/// im2col + GEMM.
+/// output pixels; see `winograd.rs`), else as an implicit GEMM where that applies (valid
+/// padding; see `direct.rs`; with the AVX-512 multiply, where it times faster than im2col:
+/// `tune.rs`), else as im2col + GEMM.
 pub(crate) fn conv2d(
     x: &[f32],
     w: &[f32],
@@ -328,7 +329,12 @@ pub(crate) fn conv2d(
         return super::winograd::conv2d(x, w, bias, g, relu);
     }
     if super::direct::applies(g) {
-        return super::direct::conv2d_on(Isa::detect(), x, w, bias, g, relu);
+        return tune::prefer(
+            Op::Conv2d,
+            g,
+            || super::direct::conv2d_on(Isa::detect(), x, w, bias, g, relu),
+            || conv2d_im2col(x, w, bias, g, relu),
+        );
     }
     conv2d_im2col(x, w, bias, g, relu)
 }
@@ -427,13 +433,11 @@ pub(crate) fn conv2d_backward_input(dy: &[f32], w: &[f32], g: &Conv2dGeom) -> Ve
     dx
 }
 
-/// dL/dw (HWIO): `Cᵀ · dY`, summed over row chunks in parallel.
+/// dL/dw (HWIO): `Cᵀ · dY`, as an implicit GEMM for short patches (`direct_weight.rs`), else
+/// by im2col, summed over row chunks in parallel.
 pub(crate) fn conv2d_backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom) -> Vec<f32> {
     check_weight_gradient_lengths(x, dy, g);
-    if super::direct_weight::applies(g) {
-        return super::direct_weight::conv2d_backward_weight(x, dy, g, false);
-    }
-    backward_weight(x, dy, g, false)
+    backward_weight_with(x, dy, g, false)
 }
 
 /// dL/dw (HWIO) and dL/dbias: by Winograd where it pays (see
@@ -450,11 +454,7 @@ pub(crate) fn conv2d_backward_weight_bias(
         return super::winograd::conv2d_backward_weight_bias(x, dy, g);
     }
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
-    let mut dw = if super::direct_weight::applies(g) {
-        super::direct_weight::conv2d_backward_weight(x, dy, g, true)
-    } else {
-        backward_weight(x, dy, g, true)
-    };
+    let mut dw = backward_weight_with(x, dy, g, true);
     let db = dw[k * n..].to_vec();
     dw.truncate(k * n);
     (dw, db)
@@ -474,8 +474,22 @@ fn check_weight_gradient_lengths(x: &[f32], dy: &[f32], g: &Conv2dGeom) {
     );
 }
 
-/// `Cᵀ · dY` (`K × N`, or with `ones` `(K + 1) × N` whose last row sums `dY`'s columns);
-/// lengths checked by the callers.
+/// [`backward_weight`] as an implicit GEMM where that applies (short patches, valid padding;
+/// see `direct_weight.rs`), else by im2col.
+fn backward_weight_with(x: &[f32], dy: &[f32], g: &Conv2dGeom, ones: bool) -> Vec<f32> {
+    if super::direct_weight::applies(g) {
+        return tune::prefer(
+            Op::Conv2dBackwardWeight,
+            g,
+            || super::direct_weight::conv2d_backward_weight(x, dy, g, ones),
+            || backward_weight(x, dy, g, ones),
+        );
+    }
+    backward_weight(x, dy, g, ones)
+}
+
+/// `Cᵀ · dY` (`K × N`, or with `ones` `(K + 1) × N` whose last row sums `dY`'s columns) by
+/// im2col + GEMM; lengths checked by the callers.
 fn backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom, ones: bool) -> Vec<f32> {
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     let ld = k + usize::from(ones);

@@ -22,14 +22,11 @@ use crate::geometry::{Conv2dGeom, Padding};
 /// (here they are read from the image, not copied).
 const CHUNK_FLOATS: usize = 64 * 1024;
 
-/// Whether [`conv2d`] computes this convolution: valid padding (every window inside the
-/// image), a non-empty output, and a CPU without the AVX-512 multiply (whose two-panel tile
-/// this does not have; not measured there).
+/// Whether [`conv2d_on`] can compute this convolution: valid padding (every window inside
+/// the image) and a non-empty output. It then does, but with the AVX-512 multiply (whose
+/// two-panel tile this does not have) only where it times faster than im2col (`tune.rs`).
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
-    g.padding == Padding::Valid
-        && g.output_len() > 0
-        && g.kh * g.kw * g.in_c > 0
-        && Isa::detect() != Isa::Avx512
+    g.padding == Padding::Valid && g.output_len() > 0 && g.kh * g.kw * g.in_c > 0
 }
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)`, for a convolution that

@@ -24,17 +24,11 @@ use crate::geometry::{Conv2dGeom, Padding};
 /// in L2 while every tile of `dW` passes over them.
 const CHUNK_DY_FLOATS: usize = 16 * 1024;
 
-/// Whether `conv` computes this gradient here: one that [`fits`], on a CPU without the
-/// AVX-512 multiply (there the im2col path's GEMM is faster and this was not measured; as
-/// for the implicit-GEMM forward, `direct.rs`).
-pub(crate) fn applies(g: &Conv2dGeom) -> bool {
-    fits(g) && Isa::detect() != Isa::Avx512
-}
-
 /// Whether [`conv2d_backward_weight`] can compute this gradient: valid padding, a non-empty
 /// output, output channels in whole 16-float panels, and patches of at most [`MAX_PATCH`]
-/// floats.
-fn fits(g: &Conv2dGeom) -> bool {
+/// floats. `conv` then computes it here, but with the AVX-512 multiply (unmeasured there)
+/// only where it times faster than im2col (`tune.rs`).
+pub(crate) fn applies(g: &Conv2dGeom) -> bool {
     let k = g.kh * g.kw * g.in_c;
     g.padding == Padding::Valid
         && g.output_len() > 0
@@ -61,14 +55,14 @@ fn fits(g: &Conv2dGeom) -> bool {
 pub(crate) const MAX_PATCH: usize = 144;
 
 /// dL/dw (HWIO, `K × N`), and with `bias` also dL/dbias (the column sums of `dY`) as a last
-/// row, for a gradient that [`fits`]; lengths checked by `conv`'s callers.
+/// row, for a gradient that [`applies`]; lengths checked by `conv`'s callers.
 pub(crate) fn conv2d_backward_weight(
     x: &[f32],
     dy: &[f32],
     g: &Conv2dGeom,
     bias: bool,
 ) -> Vec<f32> {
-    assert!(fits(g), "direct_weight: geometry not supported: {g:?}");
+    assert!(applies(g), "direct_weight: geometry not supported: {g:?}");
     let (k, n) = (g.kh * g.kw * g.in_c, g.out_c);
     let ld = k + usize::from(bias);
     let m = g.batch * g.out_h() * g.out_w();
@@ -231,7 +225,7 @@ mod tests {
             (2, (9, 10, 2, 16), (5, 1), (1, 2)),
         ] {
             let g = Conv2dGeom::of(batch, (h, w, ic, oc), (kh, kw), (sh, sw), Padding::Valid);
-            assert!(fits(&g), "{g:?}");
+            assert!(applies(&g), "{g:?}");
             let x: Vec<f32> = (0..g.input_len())
                 .map(|_| rng.gen_range(-1.0..1.0))
                 .collect();
@@ -260,16 +254,12 @@ mod tests {
         let g = |in_c: usize, out_c: usize, padding: Padding| {
             Conv2dGeom::of(1, (8, 8, in_c, out_c), (3, 3), (1, 1), padding)
         };
-        assert!(fits(&g(16, 32, Padding::Valid)));
-        assert!(!fits(&g(17, 32, Padding::Valid)), "K = 153 > 144");
+        assert!(applies(&g(16, 32, Padding::Valid)));
+        assert!(!applies(&g(17, 32, Padding::Valid)), "K = 153 > 144");
         assert!(
-            !fits(&g(3, 20, Padding::Valid)),
+            !applies(&g(3, 20, Padding::Valid)),
             "20 channels: a partial panel"
         );
-        assert!(!fits(&g(3, 32, Padding::Same)));
-        assert_eq!(
-            applies(&g(16, 32, Padding::Valid)),
-            Isa::detect() != Isa::Avx512
-        );
+        assert!(!applies(&g(3, 32, Padding::Same)));
     }
 }

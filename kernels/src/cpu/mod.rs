@@ -15,7 +15,8 @@
 //!   Dense layers are too small to matter and keep `matrixmultiply`.
 //! - 3×3 stride-1 layers with 64+ input channels use Winograd forward (`winograd.rs`); other
 //!   valid-padding layers an implicit GEMM that reads its patches from the image in place
-//!   (`direct.rs`, AVX2/baseline multiply); the rest im2col. The gradients of 3×3 stride-1
+//!   (`direct.rs`, AVX2/baseline multiply; with the AVX-512 multiply, where it times faster
+//!   than im2col on the first call: `tune.rs`); the rest im2col. The gradients of 3×3 stride-1
 //!   layers also go by Winograd where they measured faster (kernel gradient from 32 input
 //!   channels, input gradient from 64 output channels, both from 256 pixels per image): the
 //!   cats-vs-dogs step on one thread went from 1,064-1,078 to 908-912 ms (`host bench
@@ -51,6 +52,7 @@ mod pool;
 mod recycle;
 mod resample;
 mod tensor;
+mod tune;
 mod winograd;
 
 use std::sync::{Arc, OnceLock};
