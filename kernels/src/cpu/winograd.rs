@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
-use super::panel::{gemm_packed, pack_a, pack_b, APanelRow, BPanelRow};
+use super::panel::{gemm_packed, pack_a, pack_b, APanelRow, BPanelRow, Isa};
 use super::recycle;
 use crate::geometry::Conv2dGeom;
 
@@ -60,8 +60,19 @@ const MIN_INPUT_GRADIENT_OUT_C: usize = 64;
 /// 4.4 ms vs 4.2.
 const MIN_GRADIENT_PIXELS: usize = 256;
 
-/// Floats of transformed input per task (about 1 MiB: a chunk of tiles stays in L2/L3).
+/// Floats of both transforms per task in the kernel gradient (4 MiB: a chunk of tiles stays
+/// in L3; smaller chunks cost more than they save there, as each chunk's 16 GEMMs read and
+/// write the `16 × in_c × out_c` sums: 20×20×128→256 39 ms at this size vs 44-50 at a
+/// quarter or an eighth of it).
 const CHUNK_FLOATS: usize = 1024 * 1024;
+
+/// Floats of the transformed input and its products per task in the forward pass and the
+/// input gradient (1 MiB: a chunk's transforms and products stay in L2 between the input
+/// transform, the GEMMs and the output transform). Measured against chunks of 4 MiB of
+/// transformed input alone (then the products, twice as large for 64 → 128 channels, spilled
+/// to L3), Zen 4 with AVX-512, one thread, batch 32, best of 7, two runs: 43×43×64→128
+/// forward 67-71 ms -> 50-56, 20×20×128→256 40-50 -> 32-38, the input gradients unchanged.
+const FORWARD_CHUNK_FLOATS: usize = 256 * 1024;
 
 /// Whether the CPU backend computes this convolution here: [`supported`], with enough input
 /// channels and output pixels for the transforms to pay.
@@ -400,9 +411,11 @@ fn convolve(
             }
         }
     }
-    // Tasks of about `CHUNK_FLOATS` of transformed input, and at least four per thread.
+    // Tasks of about `FORWARD_CHUNK_FLOATS` of transforms, and at least four per thread.
     let balanced = rows.len().div_ceil(4 * rayon::current_num_threads());
-    let tile_rows_per_task = (CHUNK_FLOATS / (16 * tw * ic)).min(balanced).max(1);
+    let tile_rows_per_task = (FORWARD_CHUNK_FLOATS / (16 * tw * (ic + oc)))
+        .min(balanced)
+        .max(1);
     rows.par_chunks_mut(tile_rows_per_task).for_each(|task| {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut s) => tile_rows((x, f, u, bias, relu, &zero), task, &mut s),
@@ -452,8 +465,43 @@ fn input_patch<'a>(
 
 /// The tiles of `task` (whole tile rows): input transform, 16 GEMMs, output transform.
 /// `(x, g, u, bias, relu, zero)`: the input, its frame, the transformed kernel, the bias,
-/// whether a ReLU follows, and a zero pixel.
-fn tile_rows((x, g, u, bias, relu, zero): TileArgs<'_>, task: &mut [TileRow<'_>], s: &mut Scratch) {
+/// whether a ReLU follows, and a zero pixel. The transforms (passes over the channels) are
+/// compiled for the widest vectors this CPU has, as the GEMM's multiply is.
+fn tile_rows(args: TileArgs<'_>, task: &mut [TileRow<'_>], s: &mut Scratch) {
+    #[cfg(target_arch = "x86_64")]
+    match Isa::detect() {
+        // SAFETY: `tile_rows_avx512` and `tile_rows_avx2` only differ from `tile_rows_body`
+        // in the features they are compiled with; `Isa::detect` returns Avx512 only when the
+        // CPU has AVX-512F, AVX2 and FMA, and Avx2 only when it has AVX2 and FMA.
+        Isa::Avx512 => return unsafe { tile_rows_avx512(args, task, s) },
+        // SAFETY: as above.
+        Isa::Avx2 => return unsafe { tile_rows_avx2(args, task, s) },
+        Isa::Baseline => {}
+    }
+    tile_rows_body(args, task, s)
+}
+
+/// [`tile_rows_body`] with AVX-512F, AVX2 and FMA enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn tile_rows_avx512(args: TileArgs<'_>, task: &mut [TileRow<'_>], s: &mut Scratch) {
+    tile_rows_body(args, task, s)
+}
+
+/// [`tile_rows_body`] with AVX2 and FMA enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn tile_rows_avx2(args: TileArgs<'_>, task: &mut [TileRow<'_>], s: &mut Scratch) {
+    tile_rows_body(args, task, s)
+}
+
+/// [`tile_rows`] for the target's baseline SIMD (inlined into each of its variants).
+#[inline(always)]
+fn tile_rows_body(
+    (x, g, u, bias, relu, zero): TileArgs<'_>,
+    task: &mut [TileRow<'_>],
+    s: &mut Scratch,
+) {
     let (ic, oc) = (g.in_c, g.out_c);
     let (oh, ow) = (g.out_h, g.out_w);
     let tw = ow.div_ceil(2);
@@ -628,8 +676,54 @@ fn gradient_channels(p: [&[f32]; 4], v: [&mut [f32]; 16], db: &mut [f32], t: &mu
 
 /// The kernel-gradient sums of tile rows `span` (tile row `r` is row `r % th` of image
 /// `r / th`) added into `acc` (`16 × in_c × out_c` products, then `out_c` bias sums).
-/// `(x, dy, g, zero)`: the input, the output gradient, their frame, and a zero pixel.
+/// `(x, dy, g, zero)`: the input, the output gradient, their frame, and a zero pixel. The
+/// transforms are compiled for the widest vectors this CPU has, as in [`tile_rows`].
 fn gradient_tile_rows(
+    args: GradientArgs<'_>,
+    span: std::ops::Range<usize>,
+    acc: &mut [f32],
+    s: &mut Scratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    match Isa::detect() {
+        // SAFETY: `gradient_tile_rows_avx512` and `gradient_tile_rows_avx2` only differ from
+        // `gradient_tile_rows_body` in the features they are compiled with, which
+        // `Isa::detect` reports only where the CPU has them (as in `tile_rows`).
+        Isa::Avx512 => return unsafe { gradient_tile_rows_avx512(args, span, acc, s) },
+        // SAFETY: as above.
+        Isa::Avx2 => return unsafe { gradient_tile_rows_avx2(args, span, acc, s) },
+        Isa::Baseline => {}
+    }
+    gradient_tile_rows_body(args, span, acc, s)
+}
+
+/// [`gradient_tile_rows_body`] with AVX-512F, AVX2 and FMA enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn gradient_tile_rows_avx512(
+    args: GradientArgs<'_>,
+    span: std::ops::Range<usize>,
+    acc: &mut [f32],
+    s: &mut Scratch,
+) {
+    gradient_tile_rows_body(args, span, acc, s)
+}
+
+/// [`gradient_tile_rows_body`] with AVX2 and FMA enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gradient_tile_rows_avx2(
+    args: GradientArgs<'_>,
+    span: std::ops::Range<usize>,
+    acc: &mut [f32],
+    s: &mut Scratch,
+) {
+    gradient_tile_rows_body(args, span, acc, s)
+}
+
+/// [`gradient_tile_rows`] for the target's baseline SIMD (inlined into each of its variants).
+#[inline(always)]
+fn gradient_tile_rows_body(
     (x, dy, g, zero): GradientArgs<'_>,
     span: std::ops::Range<usize>,
     acc: &mut [f32],
