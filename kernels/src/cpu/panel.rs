@@ -131,6 +131,40 @@ pub(crate) fn gemm_packed(
     gemm_on(Isa::detect(), a, b, (m, k, n), beta, false, c);
 }
 
+/// [`gemm_packed`] with `b` read in place: row `kk` of the `k × n` matrix `b` starts at
+/// `kk * ldb`, and `n` is a multiple of [`NR`], so each step of a panel is 16 contiguous
+/// floats, as in a packed panel. For a `b` used by one product only (Winograd's kernel
+/// gradient), this saves copying it into panels.
+///
+/// # Panics
+/// If `n` is not a multiple of [`NR`], or the panels, `b` or `c` are shorter than `m`, `k`,
+/// `n` and `ldb` need (a caller's bug).
+pub(crate) fn gemm_strided_b(
+    a: &[APanelRow],
+    b: &[f32],
+    ldb: usize,
+    (m, k, n): (usize, usize, usize),
+    beta: f32,
+    c: &mut [f32],
+) {
+    assert!(n % NR == 0 && ldb >= n, "gemm_strided_b: n or ldb");
+    assert!(a.len() >= m.div_ceil(MR) * k, "gemm_strided_b: a too short");
+    assert!(
+        k == 0 || b.len() >= (k - 1) * ldb + n,
+        "gemm_strided_b: b too short"
+    );
+    assert!(c.len() >= m * n, "gemm_strided_b: c too short");
+    gemm_on(
+        Isa::detect(),
+        a,
+        Strided { data: b, ld: ldb },
+        (m, k, n),
+        beta,
+        false,
+        c,
+    );
+}
+
 /// Panics unless the panels and `c` are as long as an `m × k` by `k × n` product needs.
 fn check_lengths(a: &[APanelRow], b: &[BPanelRow], (m, k, n): (usize, usize, usize), c: &[f32]) {
     assert!(a.len() >= m.div_ceil(MR) * k, "gemm_packed: a too short");
@@ -186,12 +220,45 @@ impl Isa {
     }
 }
 
+/// `f()` compiled for the widest vectors this CPU has (AVX-512F or AVX2 + FMA, detected at run
+/// time; the target's baseline SIMD elsewhere): a pass over memory whose loops LLVM
+/// vectorises, written as an `#[inline(always)]` closure (or one calling `#[inline(always)]`
+/// functions only), which is compiled inside each variant.
+#[inline(always)]
+pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    match Isa::detect() {
+        // SAFETY: `on_avx512` and `on_avx2` only run `f` compiled with the features their
+        // names say; `Isa::detect` returns Avx512 only when the CPU has AVX-512F, AVX2 and
+        // FMA, and Avx2 only when it has AVX2 and FMA.
+        Isa::Avx512 => return unsafe { on_avx512(f) },
+        // SAFETY: as above.
+        Isa::Avx2 => return unsafe { on_avx2(f) },
+        Isa::Baseline => {}
+    }
+    f()
+}
+
+/// `f()` with AVX-512F, AVX2 and FMA enabled (see [`widest`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn on_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// `f()` with AVX2 and FMA enabled (see [`widest`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn on_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// [`gemm_packed`] (with a ReLU on each result when `relu`) with the multiply for `isa`; one
 /// this CPU lacks falls back to the best it has below it.
-pub(crate) fn gemm_on(
+pub(crate) fn gemm_on<'b>(
     isa: Isa,
     a: &[APanelRow],
-    b: &[BPanelRow],
+    b: impl BPanels<'b>,
     dims: (usize, usize, usize),
     beta: f32,
     relu: bool,
@@ -221,9 +288,9 @@ pub(crate) fn gemm_on(
 /// A panels at a time so that 12 accumulators hide the FMA latency.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn gemm_avx512(
+fn gemm_avx512<'b>(
     a: &[APanelRow],
-    b: &[BPanelRow],
+    b: impl BPanels<'b>,
     dims: (usize, usize, usize),
     beta: f32,
     relu: bool,
@@ -235,15 +302,43 @@ fn gemm_avx512(
 /// [`gemm_body`] with AVX2 and FMA enabled (256-bit lanes, fused multiply-add).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn gemm_avx2_fma(
+fn gemm_avx2_fma<'b>(
     a: &[APanelRow],
-    b: &[BPanelRow],
+    b: impl BPanels<'b>,
     dims: (usize, usize, usize),
     beta: f32,
     relu: bool,
     c: &mut [f32],
 ) {
     gemm_body::<true, false>(a, b, dims, beta, relu, c);
+}
+
+/// The B operand of the multiply: the steps of each of its panels of [`NR`] columns.
+pub(crate) trait BPanels<'a>: Copy {
+    /// The `k` steps of panel `q` (columns `q * NR..`).
+    fn panel(self, q: usize, k: usize) -> impl Iterator<Item = &'a BPanelRow>;
+}
+
+impl<'a> BPanels<'a> for &'a [BPanelRow] {
+    fn panel(self, q: usize, k: usize) -> impl Iterator<Item = &'a BPanelRow> {
+        self[q * k..(q + 1) * k].iter()
+    }
+}
+
+/// A row-major matrix read in place as B ([`gemm_strided_b`]): row `kk` at `kk * ld`.
+#[derive(Clone, Copy)]
+struct Strided<'a> {
+    data: &'a [f32],
+    ld: usize,
+}
+
+impl<'a> BPanels<'a> for Strided<'a> {
+    fn panel(self, q: usize, k: usize) -> impl Iterator<Item = &'a BPanelRow> {
+        self.data[q * NR..]
+            .chunks(self.ld)
+            .take(k)
+            .map(|row| <&BPanelRow>::try_from(&row[..NR]).expect("NR columns"))
+    }
 }
 
 /// `x * y + acc`: fused where the target has FMA (a call to the C library's `fmaf` elsewhere,
@@ -259,7 +354,10 @@ pub(crate) fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
 
 /// One `MR × NR` tile: the sum over k of `a[kk] ⊗ b[kk]`, kept in registers.
 #[inline(always)]
-fn tile<const FMA: bool>(a: &[APanelRow], b: &[BPanelRow]) -> [[f32; NR]; MR] {
+fn tile<'b, const FMA: bool>(
+    a: &[APanelRow],
+    b: impl Iterator<Item = &'b BPanelRow>,
+) -> [[f32; NR]; MR] {
     let mut acc = [[0.0f32; NR]; MR];
     for (ar, br) in a.iter().zip(b) {
         for i in 0..MR {
@@ -274,10 +372,10 @@ fn tile<const FMA: bool>(a: &[APanelRow], b: &[BPanelRow]) -> [[f32; NR]; MR] {
 /// Two `MR × NR` tiles sharing each B row: the sums over k of `a0[kk] ⊗ b[kk]` and
 /// `a1[kk] ⊗ b[kk]`.
 #[inline(always)]
-fn tile_pair<const FMA: bool>(
+fn tile_pair<'b, const FMA: bool>(
     a0: &[APanelRow],
     a1: &[APanelRow],
-    b: &[BPanelRow],
+    b: impl Iterator<Item = &'b BPanelRow>,
 ) -> [[[f32; NR]; MR]; 2] {
     let mut acc = [[[0.0f32; NR]; MR]; 2];
     for ((r0, r1), br) in a0.iter().zip(a1).zip(b) {
@@ -344,9 +442,9 @@ fn store_row(acc: &[f32], row: &mut [f32], beta: f32, relu: bool) {
 /// The blocked loops around [`tile`]: for each B panel (which stays in L1 across the A
 /// panels), every A panel; with `PAIR`, two A panels at a time ([`tile_pair`]).
 #[inline(always)]
-fn gemm_body<const FMA: bool, const PAIR: bool>(
+fn gemm_body<'b, const FMA: bool, const PAIR: bool>(
     a: &[APanelRow],
-    b: &[BPanelRow],
+    b: impl BPanels<'b>,
     (m, k, n): (usize, usize, usize),
     beta: f32,
     relu: bool,
@@ -362,21 +460,21 @@ fn gemm_body<const FMA: bool, const PAIR: bool>(
         return;
     }
     let panels = m.div_ceil(MR);
-    for (q, bp) in b.chunks_exact(k).enumerate().take(n.div_ceil(NR)) {
+    for q in 0..n.div_ceil(NR) {
         let j0 = q * NR;
         let cols = NR.min(n - j0);
         let mut p = 0;
         if PAIR {
             while p + 1 < panels {
                 let (a0, a1) = (&a[p * k..(p + 1) * k], &a[(p + 1) * k..(p + 2) * k]);
-                let [t0, t1] = tile_pair::<FMA>(a0, a1, bp);
+                let [t0, t1] = tile_pair::<FMA>(a0, a1, b.panel(q, k));
                 store(&t0, c, (p * MR, j0, cols), (m, n), beta, relu);
                 store(&t1, c, ((p + 1) * MR, j0, cols), (m, n), beta, relu);
                 p += 2;
             }
         }
         while p < panels {
-            let acc = tile::<FMA>(&a[p * k..(p + 1) * k], bp);
+            let acc = tile::<FMA>(&a[p * k..(p + 1) * k], b.panel(q, k));
             store(&acc, c, (p * MR, j0, cols), (m, n), beta, relu);
             p += 1;
         }
@@ -402,6 +500,54 @@ mod tests {
                 dot + beta as f64 * c[idx] as f64
             })
             .collect()
+    }
+
+    #[test]
+    fn b_read_in_place_matches_f64_reference() {
+        let mut rng = StdRng::seed_from_u64(777);
+        let mut rand = || rng.gen_range(-0.5f32..0.5);
+        for &(m, k, n, ldb) in &[
+            (1, 1, 16, 16),
+            (13, 29, 32, 37),
+            (37, 0, 16, 16),
+            (25, 300, 48, 64),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|_| rand()).collect();
+            // Rows of b are `ldb` apart; the floats between them must not be read.
+            let b: Vec<f32> = (0..k * ldb)
+                .map(|i| if i % ldb < n { rand() } else { f32::NAN })
+                .collect();
+            let c0: Vec<f32> = (0..m * n).map(|_| rand()).collect();
+            let compact: Vec<f32> = (0..k * n).map(|i| b[i / n * ldb + i % n]).collect();
+            let am = MatRef::row_major(&a, m, k);
+            let want = reference(am, MatRef::row_major(&compact, k, n), 1.0, &c0);
+            let mut pa = Vec::new();
+            pack_a(am, &mut pa);
+            for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+                let mut c = c0.clone();
+                gemm_on(
+                    isa,
+                    &pa,
+                    Strided { data: &b, ld: ldb },
+                    (m, k, n),
+                    1.0,
+                    false,
+                    &mut c,
+                );
+                for (got, want) in c.iter().zip(&want) {
+                    assert!(
+                        (*got as f64 - want).abs() < 1e-5 * (1.0 + k as f64),
+                        "{isa:?} {m}x{k}x{n} ldb {ldb}: {got} vs {want}"
+                    );
+                }
+            }
+            let mut c = c0.clone();
+            gemm_strided_b(&pa, &b, ldb, (m, k, n), 1.0, &mut c);
+            assert!(c
+                .iter()
+                .zip(&want)
+                .all(|(g, w)| (*g as f64 - w).abs() < 1e-5 * (1.0 + k as f64)));
+        }
     }
 
     #[test]
@@ -447,7 +593,7 @@ mod tests {
                     for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
                         for relu in [false, true] {
                             let mut c = c0.clone();
-                            gemm_on(isa, &pa, &pb, (m, k, n), beta, relu, &mut c);
+                            gemm_on(isa, &pa, &pb[..], (m, k, n), beta, relu, &mut c);
                             for (got, want) in c.iter().zip(&want) {
                                 let want = if relu { want.max(0.0) } else { *want };
                                 assert!(

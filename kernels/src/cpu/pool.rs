@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::panel::widest;
 use super::recycle;
 use crate::geometry::Pool2dGeom;
 
@@ -37,43 +38,53 @@ pub(crate) fn max_pool2d(x: &[f32], g: &Pool2dGeom) -> (Vec<f32>, Vec<u32>) {
     if y.is_empty() {
         return (y, idx);
     }
-    let (pt, pl) = (g.pad_top(), g.pad_left());
     y.par_chunks_mut(img_out)
         .zip(idx.par_chunks_mut(img_out))
         .enumerate()
         .for_each(|(b, (yi, ii))| {
-            let base = b * img_in;
-            for oy in 0..oh {
-                let (y0, y1) = window(oy, g.stride_h, pt, g.pool_h, g.in_h);
-                for ox in 0..ow {
-                    let (x0, x1) = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
-                    let o = (oy * ow + ox) * c;
-                    let yo = &mut yi[o..o + c];
-                    let io = &mut ii[o..o + c];
-                    if y0 == y1 || x0 == x1 {
-                        // An empty window cannot occur with Keras geometry (padding is always
-                        // smaller than the window); output 0 and point at the image's start.
-                        yo.fill(0.0);
-                        io.fill(base as u32);
-                        continue;
-                    }
-                    // Start from the window's first element, then a strict `>` keeps the
-                    // first maximum on ties.
-                    let first = base + (y0 * g.in_w + x0) * c;
-                    yo.copy_from_slice(&x[first..first + c]);
-                    for (i, ch) in io.iter_mut().zip(first as u32..) {
-                        *i = ch;
-                    }
-                    for iy in y0..y1 {
-                        for ix in x0..x1 {
-                            let p = base + (iy * g.in_w + ix) * c;
-                            select_max(yo, io, &x[p..p + c], p as u32);
-                        }
-                    }
-                }
-            }
+            widest(
+                #[inline(always)]
+                || max_pool_image(x, g, b * img_in, yi, ii),
+            )
         });
     (y, idx)
+}
+
+/// [`max_pool2d`] of the image whose input starts at flat index `base`, into its outputs `yi`
+/// and arg-max indices `ii`.
+#[inline(always)]
+fn max_pool_image(x: &[f32], g: &Pool2dGeom, base: usize, yi: &mut [f32], ii: &mut [u32]) {
+    let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
+    let (pt, pl) = (g.pad_top(), g.pad_left());
+    for oy in 0..oh {
+        let (y0, y1) = window(oy, g.stride_h, pt, g.pool_h, g.in_h);
+        for ox in 0..ow {
+            let (x0, x1) = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
+            let o = (oy * ow + ox) * c;
+            let yo = &mut yi[o..o + c];
+            let io = &mut ii[o..o + c];
+            if y0 == y1 || x0 == x1 {
+                // An empty window cannot occur with Keras geometry (padding is always
+                // smaller than the window); output 0 and point at the image's start.
+                yo.fill(0.0);
+                io.fill(base as u32);
+                continue;
+            }
+            // Start from the window's first element, then a strict `>` keeps the first
+            // maximum on ties.
+            let first = base + (y0 * g.in_w + x0) * c;
+            yo.copy_from_slice(&x[first..first + c]);
+            for (i, ch) in io.iter_mut().zip(first as u32..) {
+                *i = ch;
+            }
+            for iy in y0..y1 {
+                for ix in x0..x1 {
+                    let p = base + (iy * g.in_w + ix) * c;
+                    select_max(yo, io, &x[p..p + c], p as u32);
+                }
+            }
+        }
+    }
 }
 
 /// Scatters `dy` to the arg-max positions, adding where windows overlap.
@@ -106,7 +117,10 @@ pub(crate) fn max_pool2d_backward(dy: &[f32], argmax: &[u32], g: &Pool2dGeom) ->
         .for_each(|(b, (dxi, (dyi, ai)))| {
             let base = b * img_in;
             if tiled {
-                scatter_tiled(dxi, dyi, ai, base, g);
+                widest(
+                    #[inline(always)]
+                    || scatter_tiled(dxi, dyi, ai, base, g),
+                );
                 return;
             }
             dxi.fill(0.0);
@@ -120,6 +134,7 @@ pub(crate) fn max_pool2d_backward(dy: &[f32], argmax: &[u32], g: &Pool2dGeom) ->
 
 /// [`max_pool2d_backward`] of one image (input elements from flat index `base`) for windows
 /// that tile the input: every element of `dxi` written once.
+#[inline(always)]
 fn scatter_tiled(dxi: &mut [f32], dyi: &[f32], ai: &[u32], base: usize, g: &Pool2dGeom) {
     let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
     let (ph, pw) = (g.pool_h, g.pool_w);

@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
-use super::panel::{gemm_packed, pack_a, pack_b, APanelRow, BPanelRow, Isa};
+use super::panel::{gemm_packed, gemm_strided_b, pack_a, pack_b, APanelRow, BPanelRow, Isa, NR};
 use super::recycle;
 use crate::geometry::Conv2dGeom;
 
@@ -760,11 +760,14 @@ fn gradient_tile_rows_body(
             MatRef::row_major(&s.v[e * nt * ic..(e + 1) * nt * ic], nt, ic).t(),
             &mut s.panels,
         );
-        pack_b(
-            MatRef::row_major(&s.m[e * nt * oc..(e + 1) * nt * oc], nt, oc),
-            &mut s.bpanels,
-        );
-        gemm_packed(&s.panels, &s.bpanels, (ic, nt, oc), 1.0, m_e);
+        let dy_e = &s.m[e * nt * oc..(e + 1) * nt * oc];
+        if oc % NR == 0 {
+            // Each tile's row of the transformed `dy` is read in place as a B panel step.
+            gemm_strided_b(&s.panels, dy_e, oc, (ic, nt, oc), 1.0, m_e);
+        } else {
+            pack_b(MatRef::row_major(dy_e, nt, oc), &mut s.bpanels);
+            gemm_packed(&s.panels, &s.bpanels, (ic, nt, oc), 1.0, m_e);
+        }
     }
 }
 
