@@ -311,9 +311,10 @@ fn col2im_add(cols: &[f32], g: &Conv2dGeom, r0: usize, rows: usize, dx_img: &mut
 
 /// `y = conv2d(x, w) + bias`, then with `relu` `y = max(y, 0)` as each result is stored: by
 /// Winograd's F(2×2, 3×3) where it applies (3×3, stride 1, 64 or more input channels and
-/// output pixels; see `winograd.rs`), else as an implicit GEMM where that applies (valid
-/// padding; see `direct.rs`; with the AVX-512 multiply, where it times faster than im2col:
-/// `tune.rs`), else as im2col + GEMM.
+/// output pixels; see `winograd.rs`; with the AVX-512 multiply also from 32 input channels
+/// where it times faster than the GEMM below: `winograd::may_pay`, `tune.rs`), else as an
+/// implicit GEMM where that applies (valid padding; see `direct.rs`; with the AVX-512
+/// multiply, where it times faster than im2col), else as im2col + GEMM.
 pub(crate) fn conv2d(
     x: &[f32],
     w: &[f32],
@@ -329,15 +330,23 @@ pub(crate) fn conv2d(
     if super::winograd::applies(g) {
         return super::winograd::conv2d(x, w, bias, g, relu);
     }
-    if super::direct::applies(g) {
-        return tune::prefer(
-            Op::Conv2d,
-            g,
-            || super::direct::conv2d_on(Isa::detect(), x, w, bias, g, relu),
-            || conv2d_im2col(x, w, bias, g, relu),
-        );
+    let gemm = || {
+        if super::direct::applies(g) {
+            return tune::prefer(
+                Op::Conv2d,
+                g,
+                || super::direct::conv2d_on(Isa::detect(), x, w, bias, g, relu),
+                || conv2d_im2col(x, w, bias, g, relu),
+            );
+        }
+        conv2d_im2col(x, w, bias, g, relu)
+    };
+    if super::winograd::may_pay(g) {
+        return tune::prefer(Op::Conv2dWinograd, g, gemm, || {
+            super::winograd::conv2d(x, w, bias, g, relu)
+        });
     }
-    conv2d_im2col(x, w, bias, g, relu)
+    gemm()
 }
 
 /// [`conv2d`] as im2col + GEMM (lengths checked by [`conv2d`]).

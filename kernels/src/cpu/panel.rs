@@ -31,6 +31,7 @@ pub(crate) type BPanelRow = [f32; NR];
 /// Each panel is written in order, one step of `MR` floats at a time, and each element once:
 /// writing it row by row instead (six passes of 4-byte stores 24 bytes apart over a zeroed
 /// buffer) made this as slow as the multiply that reads it in Winograd's small products.
+#[inline(always)]
 pub(crate) fn pack_a(a: MatRef<'_>, out: &mut Vec<APanelRow>) {
     let (m, k) = (a.rows, a.cols);
     let panels = m.div_ceil(MR);

@@ -25,6 +25,9 @@ pub(crate) enum Op {
     Conv2d,
     /// The weight gradient: implicit GEMM or im2col + GEMM.
     Conv2dBackwardWeight,
+    /// The forward convolution from 32 input channels: a GEMM (as [`Op::Conv2d`] chooses)
+    /// or Winograd's (`winograd::may_pay`).
+    Conv2dWinograd,
 }
 
 /// Timed calls of each way: the fastest of three ignores a first call's page faults (a

@@ -80,6 +80,23 @@ pub(crate) fn applies(g: &Conv2dGeom) -> bool {
     supported(g) && g.in_c >= MIN_IN_C && g.out_h() * g.out_w() >= MIN_OUT_PIXELS
 }
 
+/// Input channels from which Winograd's forward may pay where [`MIN_IN_C`] was not measured
+/// to: with the AVX-512 multiply the backend times it against the GEMM on the first call
+/// (`tune.rs`). On Zen 4 (one thread, batch 32, best of 7, three runs) 89×89×32→64 took
+/// 74-75 ms against the implicit GEMM's 83-87, after the forward's smaller chunks
+/// ([`FORWARD_CHUNK_FLOATS`]); before them 93 ms.
+const MIN_TIMED_IN_C: usize = 32;
+
+/// Whether this convolution's forward pass may be faster here than by a GEMM although it does
+/// not [`applies`]: [`supported`], with at least [`MIN_TIMED_IN_C`] input channels and
+/// enough output pixels.
+pub(crate) fn may_pay(g: &Conv2dGeom) -> bool {
+    supported(g)
+        && !applies(g)
+        && g.in_c >= MIN_TIMED_IN_C
+        && g.out_h() * g.out_w() >= MIN_OUT_PIXELS
+}
+
 /// Whether the CPU backend computes this convolution's input gradient here
 /// ([`conv2d_backward_input`]): [`supported`], with at least [`MIN_INPUT_GRADIENT_OUT_C`]
 /// output channels (the channels of `dy` it convolves) and [`MIN_GRADIENT_PIXELS`] input
