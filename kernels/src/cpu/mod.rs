@@ -13,7 +13,8 @@
 //!   (`perf`); with the kernel matrix packed once per op the step went from 61.7 to 42.3 ms on
 //!   one thread and from 34.5 to 25.7 ms on two (`host bench --backend cpu`, 2-core AMD EPYC VM).
 //!   Dense layers are too small to matter and keep `matrixmultiply`.
-//! - 3×3 stride-1 layers with 64+ input channels use Winograd forward (`winograd.rs`); other
+//! - 3×3 stride-1 layers with 64+ input channels use Winograd forward (`winograd.rs`; with
+//!   the AVX-512 multiply from 32 where it times faster than the GEMM: `tune.rs`); other
 //!   valid-padding layers an implicit GEMM that reads its patches from the image in place
 //!   (`direct.rs`, AVX2/baseline multiply; with the AVX-512 multiply, where it times faster
 //!   than im2col on the first call: `tune.rs`); the rest im2col. The gradients of 3×3 stride-1
@@ -35,8 +36,12 @@
 //! - Element-wise ops and the optimisers run over blocks of 16 Ki elements in parallel (ops on
 //!   at most one block run on the calling thread, as do small dense layers); pooling and
 //!   resampling run one image per task.
-//! - Large output buffers are recycled (see `recycle.rs`): steady-state training maps no new
-//!   memory.
+//! - Large output buffers are recycled (see `recycle.rs`; a full bin frees its oldest
+//!   buffers): steady-state training maps no new memory.
+//! - Where B is used by one product only (Winograd's kernel gradient, the im2col weight
+//!   gradient), the GEMM reads it in place instead of packing it (`panel::gemm_strided_b`);
+//!   passes over memory run compiled for the CPU's widest vectors (`panel::widest`, the
+//!   Winograd transforms, max pooling).
 //! - Dropout masks follow [`crate::dropout`] exactly, as every backend must.
 
 mod conv;
