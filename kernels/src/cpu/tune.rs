@@ -5,8 +5,10 @@
 //! multiply it was not: the im2col GEMM runs 12 × 16 tiles in 512-bit registers there, which
 //! Xeons execute on 512-bit units and Zen 4 on 256-bit ones, so whether reading the patches in
 //! place (in 6 × 16 AVX2 tiles) beats forming them depends on the chip. There the first call
-//! of each op and geometry runs both ways [`ROUNDS`] times, alternated, and every later call
-//! (from any thread) runs the one whose fastest call was faster. Both ways compute the same
+//! of each op and layer geometry runs both ways [`ROUNDS`] times, alternated, and every later
+//! call (from any thread, at any batch size: the last, smaller batch of an epoch and the
+//! validation batches reuse the training batch's choice instead of timing again) runs the one
+//! whose fastest call was faster. Both ways compute the same
 //! products (the op suite runs each against f64 sums), so the choice changes speed, and the
 //! rounding of a sum at most.
 
@@ -55,7 +57,7 @@ pub(crate) fn prefer(
 }
 
 /// The result of whichever of `first` and `second` is faster for `op` on `g`: timed on the
-/// first call for this op and geometry (each way [`ROUNDS`] times, alternated, each result
+/// first call for this op and geometry, whatever its batch size (each way [`ROUNDS`] times, alternated, each result
 /// recycled before the next call, then the faster way once more for the result), remembered
 /// for every later call. Two threads that ask at once may both time it; the first answer
 /// stored stays.
@@ -65,7 +67,7 @@ pub(crate) fn faster(
     mut first: impl FnMut() -> Vec<f32>,
     mut second: impl FnMut() -> Vec<f32>,
 ) -> Vec<f32> {
-    let key = (op, *g);
+    let key = (op, Conv2dGeom { batch: 0, ..*g });
     let known = choices().get(&key).copied();
     let first_wins = match known {
         Some(first_wins) => first_wins,
@@ -176,6 +178,29 @@ mod tests {
         assert_eq!(second_fast(Op::Conv2d, &other), [2.0]);
         // The first choice stands although the first way is now the slow one.
         assert_eq!(second_fast(Op::Conv2d, &g), [1.0]);
+    }
+
+    #[test]
+    fn a_choice_holds_for_every_batch_size_of_a_layer() {
+        let g = unique(1006);
+        let n = Cell::new(0);
+        assert_eq!(
+            faster(Op::Conv2d, &g, way(1.0, false, &n), way(2.0, true, &n)),
+            [1.0]
+        );
+        let timed = n.get();
+        // The same layer with another batch: the first way, now slow, runs once, untimed.
+        let smaller = Conv2dGeom { batch: 2, ..g };
+        assert_eq!(
+            faster(
+                Op::Conv2d,
+                &smaller,
+                way(1.0, true, &n),
+                way(2.0, false, &n)
+            ),
+            [1.0]
+        );
+        assert_eq!(n.get(), timed + 1);
     }
 
     #[test]
