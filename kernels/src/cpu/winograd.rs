@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
-use super::panel::{gemm_packed, gemm_strided_b, pack_a, pack_b, APanelRow, BPanelRow, Isa, NR};
+use super::panel::{gemm_packed, gemm_strided_b, pack_a, pack_b, widest, APanelRow, BPanelRow, NR};
 use super::recycle;
 use crate::geometry::Conv2dGeom;
 
@@ -485,34 +485,13 @@ fn input_patch<'a>(
 /// whether a ReLU follows, and a zero pixel. The transforms (passes over the channels) are
 /// compiled for the widest vectors this CPU has, as the GEMM's multiply is.
 fn tile_rows(args: TileArgs<'_>, task: &mut [TileRow<'_>], s: &mut Scratch) {
-    #[cfg(target_arch = "x86_64")]
-    match Isa::detect() {
-        // SAFETY: `tile_rows_avx512` and `tile_rows_avx2` only differ from `tile_rows_body`
-        // in the features they are compiled with; `Isa::detect` returns Avx512 only when the
-        // CPU has AVX-512F, AVX2 and FMA, and Avx2 only when it has AVX2 and FMA.
-        Isa::Avx512 => return unsafe { tile_rows_avx512(args, task, s) },
-        // SAFETY: as above.
-        Isa::Avx2 => return unsafe { tile_rows_avx2(args, task, s) },
-        Isa::Baseline => {}
-    }
-    tile_rows_body(args, task, s)
+    widest(
+        #[inline(always)]
+        || tile_rows_body(args, task, s),
+    )
 }
 
-/// [`tile_rows_body`] with AVX-512F, AVX2 and FMA enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn tile_rows_avx512(args: TileArgs<'_>, task: &mut [TileRow<'_>], s: &mut Scratch) {
-    tile_rows_body(args, task, s)
-}
-
-/// [`tile_rows_body`] with AVX2 and FMA enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn tile_rows_avx2(args: TileArgs<'_>, task: &mut [TileRow<'_>], s: &mut Scratch) {
-    tile_rows_body(args, task, s)
-}
-
-/// [`tile_rows`] for the target's baseline SIMD (inlined into each of its variants).
+/// [`tile_rows`], inlined into each of [`widest`]'s variants.
 #[inline(always)]
 fn tile_rows_body(
     (x, g, u, bias, relu, zero): TileArgs<'_>,
@@ -701,44 +680,13 @@ fn gradient_tile_rows(
     acc: &mut [f32],
     s: &mut Scratch,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    match Isa::detect() {
-        // SAFETY: `gradient_tile_rows_avx512` and `gradient_tile_rows_avx2` only differ from
-        // `gradient_tile_rows_body` in the features they are compiled with, which
-        // `Isa::detect` reports only where the CPU has them (as in `tile_rows`).
-        Isa::Avx512 => return unsafe { gradient_tile_rows_avx512(args, span, acc, s) },
-        // SAFETY: as above.
-        Isa::Avx2 => return unsafe { gradient_tile_rows_avx2(args, span, acc, s) },
-        Isa::Baseline => {}
-    }
-    gradient_tile_rows_body(args, span, acc, s)
+    widest(
+        #[inline(always)]
+        || gradient_tile_rows_body(args, span, acc, s),
+    )
 }
 
-/// [`gradient_tile_rows_body`] with AVX-512F, AVX2 and FMA enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn gradient_tile_rows_avx512(
-    args: GradientArgs<'_>,
-    span: std::ops::Range<usize>,
-    acc: &mut [f32],
-    s: &mut Scratch,
-) {
-    gradient_tile_rows_body(args, span, acc, s)
-}
-
-/// [`gradient_tile_rows_body`] with AVX2 and FMA enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gradient_tile_rows_avx2(
-    args: GradientArgs<'_>,
-    span: std::ops::Range<usize>,
-    acc: &mut [f32],
-    s: &mut Scratch,
-) {
-    gradient_tile_rows_body(args, span, acc, s)
-}
-
-/// [`gradient_tile_rows`] for the target's baseline SIMD (inlined into each of its variants).
+/// [`gradient_tile_rows`], inlined into each of [`widest`]'s variants.
 #[inline(always)]
 fn gradient_tile_rows_body(
     (x, dy, g, zero): GradientArgs<'_>,
