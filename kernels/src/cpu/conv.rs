@@ -15,8 +15,8 @@ use rayon::prelude::*;
 
 use super::gemm::MatRef;
 use super::panel::{
-    gemm_packed, gemm_packed_relu, gemm_strided_b, pack_a, pack_b, pack_kernel, APanelRow,
-    BPanelRow, Isa, NR,
+    gemm_once_b, gemm_packed, gemm_packed_relu, pack_a, pack_b, pack_kernel, APanelRow, BPanelRow,
+    Isa,
 };
 use super::recycle;
 use super::tune::{self, Op};
@@ -520,13 +520,7 @@ fn backward_weight(x: &[f32], dy: &[f32], g: &Conv2dGeom, ones: bool) -> Vec<f32
                     let dy_rows = MatRef::row_major(&dy[r0 * n..(r0 + nr) * n], nr, n);
                     with_panels(|pa, pb| {
                         pack_a(MatRef::row_major(cols, nr, ld).t(), pa);
-                        if n % NR == 0 {
-                            // dY's rows are read in place as the B panels' steps.
-                            gemm_strided_b(pa, dy_rows.data, n, (ld, nr, n), 1.0, &mut acc);
-                        } else {
-                            pack_b(dy_rows, pb);
-                            gemm_packed(pa, pb, (ld, nr, n), 1.0, &mut acc);
-                        }
+                        gemm_once_b(pa, dy_rows, (ld, nr, n), 1.0, &mut acc, pb);
                     });
                 });
                 acc

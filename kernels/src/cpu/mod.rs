@@ -39,7 +39,7 @@
 //! - Large output buffers are recycled (see `recycle.rs`; a full bin frees its oldest
 //!   buffers): steady-state training maps no new memory.
 //! - Where B is used by one product only (Winograd's kernel gradient, the im2col weight
-//!   gradient), the GEMM reads it in place instead of packing it (`panel::gemm_strided_b`);
+//!   gradient), the GEMM reads it in place instead of packing it (`panel::gemm_once_b`);
 //!   passes over memory run compiled for the CPU's widest vectors (`panel::widest`, the
 //!   Winograd transforms, max pooling).
 //! - Dropout masks follow [`crate::dropout`] exactly, as every backend must.

@@ -132,38 +132,37 @@ pub(crate) fn gemm_packed(
     gemm_on(Isa::detect(), a, b, (m, k, n), beta, false, c);
 }
 
-/// [`gemm_packed`] with `b` read in place: row `kk` of the `k × n` matrix `b` starts at
-/// `kk * ldb`, and `n` is a multiple of [`NR`], so each step of a panel is 16 contiguous
-/// floats, as in a packed panel. For a `b` used by one product only (Winograd's kernel
-/// gradient), this saves copying it into panels.
+/// `c = a · b + beta · c` as [`gemm_packed`], for a `b` (`k × n`) used by this product only
+/// (Winograd's kernel gradient, the im2col weight gradient): read in place where its rows are
+/// contiguous and `n` is a multiple of [`NR`] (each step of a panel is then 16 contiguous
+/// floats, as in a packed panel), else packed into `scratch` first.
 ///
 /// # Panics
-/// If `n` is not a multiple of [`NR`], or the panels, `b` or `c` are shorter than `m`, `k`,
-/// `n` and `ldb` need (a caller's bug).
-pub(crate) fn gemm_strided_b(
+/// If the panels, `b` or `c` are shorter than `m`, `k` and `n` need (a caller's bug).
+pub(crate) fn gemm_once_b(
     a: &[APanelRow],
-    b: &[f32],
-    ldb: usize,
+    b: MatRef<'_>,
     (m, k, n): (usize, usize, usize),
     beta: f32,
     c: &mut [f32],
+    scratch: &mut Vec<BPanelRow>,
 ) {
-    assert!(n % NR == 0 && ldb >= n, "gemm_strided_b: n or ldb");
-    assert!(a.len() >= m.div_ceil(MR) * k, "gemm_strided_b: a too short");
+    assert!(b.rows == k && b.cols == n, "gemm_once_b: b's shape");
+    if b.col_stride != 1 || n % NR != 0 || b.row_stride < n {
+        pack_b(b, scratch);
+        return gemm_packed(a, scratch, (m, k, n), beta, c);
+    }
+    assert!(a.len() >= m.div_ceil(MR) * k, "gemm_once_b: a too short");
     assert!(
-        k == 0 || b.len() >= (k - 1) * ldb + n,
-        "gemm_strided_b: b too short"
+        k == 0 || b.data.len() >= (k - 1) * b.row_stride + n,
+        "gemm_once_b: b too short"
     );
-    assert!(c.len() >= m * n, "gemm_strided_b: c too short");
-    gemm_on(
-        Isa::detect(),
-        a,
-        Strided { data: b, ld: ldb },
-        (m, k, n),
-        beta,
-        false,
-        c,
-    );
+    assert!(c.len() >= m * n, "gemm_once_b: c too short");
+    let strided = Strided {
+        data: b.data,
+        ld: b.row_stride,
+    };
+    gemm_on(Isa::detect(), a, strided, (m, k, n), beta, false, c);
 }
 
 /// Panics unless the panels and `c` are as long as an `m × k` by `k × n` product needs.
@@ -326,7 +325,7 @@ impl<'a> BPanels<'a> for &'a [BPanelRow] {
     }
 }
 
-/// A row-major matrix read in place as B ([`gemm_strided_b`]): row `kk` at `kk * ld`.
+/// A row-major matrix read in place as B ([`gemm_once_b`]): row `kk` at `kk * ld`.
 #[derive(Clone, Copy)]
 struct Strided<'a> {
     data: &'a [f32],
@@ -543,7 +542,14 @@ mod tests {
                 }
             }
             let mut c = c0.clone();
-            gemm_strided_b(&pa, &b, ldb, (m, k, n), 1.0, &mut c);
+            let view = MatRef {
+                data: &b,
+                rows: k,
+                cols: n,
+                row_stride: ldb,
+                col_stride: 1,
+            };
+            gemm_once_b(&pa, view, (m, k, n), 1.0, &mut c, &mut Vec::new());
             assert!(c
                 .iter()
                 .zip(&want)

@@ -14,6 +14,22 @@ fn window(o: usize, stride: usize, pad: usize, k: usize, len: usize) -> (usize, 
     (lo, hi.max(lo))
 }
 
+/// Calls `f(o, (y0, y1), (x0, x1))` for every output position of one image: `o` is its first
+/// element's offset in the image's output, `y0..y1` and `x0..x1` the window's in-bounds rows
+/// and columns.
+#[inline(always)]
+fn for_each_window(g: &Pool2dGeom, mut f: impl FnMut(usize, (usize, usize), (usize, usize))) {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let (pt, pl) = (g.pad_top(), g.pad_left());
+    for oy in 0..oh {
+        let rows = window(oy, g.stride_h, pt, g.pool_h, g.in_h);
+        for ox in 0..ow {
+            let cols = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
+            f((oy * ow + ox) * g.c, rows, cols);
+        }
+    }
+}
+
 /// One window position of max pooling: where `src` (flat indices `p..`) is strictly greater
 /// than `best`, it replaces `best` and its index replaces `arg`. Written with bit masks instead
 /// of branches or selects, which LLVM turned into per-lane branches; this form vectorises.
@@ -54,37 +70,31 @@ pub(crate) fn max_pool2d(x: &[f32], g: &Pool2dGeom) -> (Vec<f32>, Vec<u32>) {
 /// and arg-max indices `ii`.
 #[inline(always)]
 fn max_pool_image(x: &[f32], g: &Pool2dGeom, base: usize, yi: &mut [f32], ii: &mut [u32]) {
-    let (oh, ow, c) = (g.out_h(), g.out_w(), g.c);
-    let (pt, pl) = (g.pad_top(), g.pad_left());
-    for oy in 0..oh {
-        let (y0, y1) = window(oy, g.stride_h, pt, g.pool_h, g.in_h);
-        for ox in 0..ow {
-            let (x0, x1) = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
-            let o = (oy * ow + ox) * c;
-            let yo = &mut yi[o..o + c];
-            let io = &mut ii[o..o + c];
-            if y0 == y1 || x0 == x1 {
-                // An empty window cannot occur with Keras geometry (padding is always
-                // smaller than the window); output 0 and point at the image's start.
-                yo.fill(0.0);
-                io.fill(base as u32);
-                continue;
-            }
-            // Start from the window's first element, then a strict `>` keeps the first
-            // maximum on ties.
-            let first = base + (y0 * g.in_w + x0) * c;
-            yo.copy_from_slice(&x[first..first + c]);
-            for (i, ch) in io.iter_mut().zip(first as u32..) {
-                *i = ch;
-            }
-            for iy in y0..y1 {
-                for ix in x0..x1 {
-                    let p = base + (iy * g.in_w + ix) * c;
-                    select_max(yo, io, &x[p..p + c], p as u32);
-                }
+    let c = g.c;
+    for_each_window(g, |o, (y0, y1), (x0, x1)| {
+        let yo = &mut yi[o..o + c];
+        let io = &mut ii[o..o + c];
+        if y0 == y1 || x0 == x1 {
+            // An empty window cannot occur with Keras geometry (padding is always smaller
+            // than the window); output 0 and point at the image's start.
+            yo.fill(0.0);
+            io.fill(base as u32);
+            return;
+        }
+        // Start from the window's first element, then a strict `>` keeps the first maximum
+        // on ties.
+        let first = base + (y0 * g.in_w + x0) * c;
+        yo.copy_from_slice(&x[first..first + c]);
+        for (i, ch) in io.iter_mut().zip(first as u32..) {
+            *i = ch;
+        }
+        for iy in y0..y1 {
+            for ix in x0..x1 {
+                let p = base + (iy * g.in_w + ix) * c;
+                select_max(yo, io, &x[p..p + c], p as u32);
             }
         }
-    }
+    });
 }
 
 /// Scatters `dy` to the arg-max positions, adding where windows overlap.
@@ -100,11 +110,12 @@ pub(crate) fn max_pool2d_backward(dy: &[f32], argmax: &[u32], g: &Pool2dGeom) ->
     if img_in == 0 || img_out == 0 {
         return recycle::zeros(g.input_len());
     }
-    let mut dx = recycle::dirty(g.input_len()); // every element is written below
-                                                // Windows that tile the input without overlap or padding (Keras's default pooling): each
-                                                // input element belongs to at most one window, so one pass writes every element once
-                                                // (the gradient at the window's arg-max, 0 elsewhere) instead of zeroing the whole
-                                                // gradient and scattering into it.
+    // Every element is written below.
+    let mut dx = recycle::dirty(g.input_len());
+    // Windows that tile the input without overlap or padding (Keras's default pooling): each
+    // input element belongs to at most one window, so one pass writes every element once
+    // (the gradient at the window's arg-max, 0 elsewhere) instead of zeroing the whole
+    // gradient and scattering into it.
     let tiled = g.stride_h == g.pool_h
         && g.stride_w == g.pool_w
         && g.pad_top() == 0
@@ -176,30 +187,24 @@ pub(crate) fn avg_pool2d(x: &[f32], g: &Pool2dGeom) -> Vec<f32> {
     if y.is_empty() {
         return y;
     }
-    let (pt, pl) = (g.pad_top(), g.pad_left());
     y.par_chunks_mut(img_out).enumerate().for_each(|(b, yi)| {
         let xi = &x[b * img_in..(b + 1) * img_in];
-        for oy in 0..oh {
-            let (y0, y1) = window(oy, g.stride_h, pt, g.pool_h, g.in_h);
-            for ox in 0..ow {
-                let (x0, x1) = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
-                let o = (oy * ow + ox) * c;
-                let yo = &mut yi[o..o + c];
-                yo.fill(0.0);
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
-                        let p = (iy * g.in_w + ix) * c;
-                        for (d, v) in yo.iter_mut().zip(&xi[p..p + c]) {
-                            *d += v;
-                        }
+        for_each_window(g, |o, (y0, y1), (x0, x1)| {
+            let yo = &mut yi[o..o + c];
+            yo.fill(0.0);
+            for iy in y0..y1 {
+                for ix in x0..x1 {
+                    let p = (iy * g.in_w + ix) * c;
+                    for (d, v) in yo.iter_mut().zip(&xi[p..p + c]) {
+                        *d += v;
                     }
                 }
-                let count = ((y1 - y0) * (x1 - x0)).max(1) as f32;
-                for d in yo.iter_mut() {
-                    *d /= count;
-                }
             }
-        }
+            let count = ((y1 - y0) * (x1 - x0)).max(1) as f32;
+            for d in yo.iter_mut() {
+                *d /= count;
+            }
+        });
     });
     y
 }
@@ -214,27 +219,21 @@ pub(crate) fn avg_pool2d_backward(dy: &[f32], g: &Pool2dGeom) -> Vec<f32> {
         return recycle::zeros(g.input_len());
     }
     let mut dx = recycle::dirty(g.input_len()); // each task zeroes its image first
-    let (pt, pl) = (g.pad_top(), g.pad_left());
     dx.par_chunks_mut(img_in).enumerate().for_each(|(b, dxi)| {
         dxi.fill(0.0);
         let dyi = &dy[b * img_out..(b + 1) * img_out];
-        for oy in 0..oh {
-            let (y0, y1) = window(oy, g.stride_h, pt, g.pool_h, g.in_h);
-            for ox in 0..ow {
-                let (x0, x1) = window(ox, g.stride_w, pl, g.pool_w, g.in_w);
-                let o = (oy * ow + ox) * c;
-                let count = ((y1 - y0) * (x1 - x0)).max(1) as f32;
-                let d = &dyi[o..o + c];
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
-                        let p = (iy * g.in_w + ix) * c;
-                        for (t, v) in dxi[p..p + c].iter_mut().zip(d) {
-                            *t += v / count;
-                        }
+        for_each_window(g, |o, (y0, y1), (x0, x1)| {
+            let count = ((y1 - y0) * (x1 - x0)).max(1) as f32;
+            let d = &dyi[o..o + c];
+            for iy in y0..y1 {
+                for ix in x0..x1 {
+                    let p = (iy * g.in_w + ix) * c;
+                    for (t, v) in dxi[p..p + c].iter_mut().zip(d) {
+                        *t += v / count;
                     }
                 }
             }
-        }
+        });
     });
     dx
 }

@@ -57,9 +57,9 @@ pub(crate) fn prefer(
 }
 
 /// The result of whichever of `first` and `second` is faster for `op` on `g`: timed on the
-/// first call for this op and geometry, whatever its batch size (each way [`ROUNDS`] times, alternated, each result
-/// recycled before the next call, then the faster way once more for the result), remembered
-/// for every later call. Two threads that ask at once may both time it; the first answer
+/// first call for this op and geometry, whatever its batch size (each way [`ROUNDS`] times,
+/// alternated, each result recycled before the next call, then the faster way once more for
+/// the result), remembered for every later call. Two threads that ask at once may both time it; the first answer
 /// stored stays.
 pub(crate) fn faster(
     op: Op,

@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use super::gemm::MatRef;
-use super::panel::{gemm_packed, gemm_strided_b, pack_a, pack_b, widest, APanelRow, BPanelRow, NR};
+use super::panel::{gemm_once_b, gemm_packed, pack_a, pack_b, widest, APanelRow, BPanelRow};
 use super::recycle;
 use crate::geometry::Conv2dGeom;
 
@@ -82,9 +82,10 @@ pub(crate) fn applies(g: &Conv2dGeom) -> bool {
 
 /// Input channels from which Winograd's forward may pay where [`MIN_IN_C`] was not measured
 /// to: with the AVX-512 multiply the backend times it against the GEMM on the first call
-/// (`tune.rs`). On Zen 4 (one thread, batch 32, best of 7, three runs) 89×89×32→64 took
-/// 74-75 ms against the implicit GEMM's 83-87, after the forward's smaller chunks
-/// ([`FORWARD_CHUNK_FLOATS`]); before them 93 ms.
+/// (`tune.rs`). On Zen 4 (one thread, batch 32) 89×89×32→64 took 74-75 ms against the
+/// implicit GEMM's 83-87 in a build that forced it (best of 7, three runs), and the backend's
+/// own timing later that day 80.6-81.5 ms against 83.3-84.0 (three runs); 93 ms before the
+/// forward's smaller chunks ([`FORWARD_CHUNK_FLOATS`]).
 const MIN_TIMED_IN_C: usize = 32;
 
 /// Whether this convolution's forward pass may be faster here than by a GEMM although it does
@@ -725,14 +726,8 @@ fn gradient_tile_rows_body(
             MatRef::row_major(&s.v[e * nt * ic..(e + 1) * nt * ic], nt, ic).t(),
             &mut s.panels,
         );
-        let dy_e = &s.m[e * nt * oc..(e + 1) * nt * oc];
-        if oc % NR == 0 {
-            // Each tile's row of the transformed `dy` is read in place as a B panel step.
-            gemm_strided_b(&s.panels, dy_e, oc, (ic, nt, oc), 1.0, m_e);
-        } else {
-            pack_b(MatRef::row_major(dy_e, nt, oc), &mut s.bpanels);
-            gemm_packed(&s.panels, &s.bpanels, (ic, nt, oc), 1.0, m_e);
-        }
+        let dy_e = MatRef::row_major(&s.m[e * nt * oc..(e + 1) * nt * oc], nt, oc);
+        gemm_once_b(&s.panels, dy_e, (ic, nt, oc), 1.0, m_e, &mut s.bpanels);
     }
 }
 
