@@ -13,8 +13,9 @@
 //!   (`perf`); with the kernel matrix packed once per op the step went from 61.7 to 42.3 ms on
 //!   one thread and from 34.5 to 25.7 ms on two (`host bench --backend cpu`, 2-core AMD EPYC VM).
 //!   Dense layers are too small to matter and keep `matrixmultiply`.
-//! - 3×3 stride-1 layers with 64+ input channels use Winograd forward (`winograd.rs`; with
-//!   the AVX-512 multiply from 32 where it times faster than the GEMM: `tune.rs`); other
+//! - 3×3 stride-1 layers with 64+ input channels use Winograd forward (`winograd/`, F(4×4,
+//!   3×3); with the AVX-512 multiply from 32 where it times faster than the GEMM: `tune.rs`);
+//!   other
 //!   valid-padding layers an implicit GEMM that reads its patches from the image in place
 //!   (`direct.rs`, AVX2/baseline multiply; with the AVX-512 multiply, where it times faster
 //!   than im2col on the first call: `tune.rs`); the rest im2col. The gradients of 3×3 stride-1

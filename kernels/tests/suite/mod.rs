@@ -97,6 +97,34 @@ fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     }
 }
 
+/// Asserts `|got - want| <= tol * max(1, |want|, norm)` element-wise, where `norm` is the
+/// Euclidean norm of the products summed into the element: the rounding error of a sum
+/// (direct, blocked or by Winograd's transforms) grows with the size of its terms, not of
+/// its result, which cancellation can make small.
+#[track_caller]
+fn assert_close_to_terms(what: &str, got: &[f32], want: &[f64], norm: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    assert_eq!(norm.len(), want.len(), "{what}: norms");
+    for (i, ((&g, &w), &n)) in got.iter().zip(want).zip(norm).enumerate() {
+        let err = (f64::from(g) - w).abs();
+        assert!(
+            err <= tol * w.abs().max(n).max(1.0),
+            "{what}: element {i}: got {g}, want {w} (error {err:e}, terms' norm {n:e})"
+        );
+    }
+}
+
+/// `v` squared element-wise, in f64: a reference run on squares gives the sums of the
+/// products' squares, whose roots are [`assert_close_to_terms`]'s norms.
+fn squares(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x) * f64::from(x)).collect()
+}
+
+/// Element-wise square roots.
+fn roots(v: Vec<f64>) -> Vec<f64> {
+    v.into_iter().map(f64::sqrt).collect()
+}
+
 /// Output length and padding before, TensorFlow rules, written out independently.
 fn ref_out_pad(input: usize, k: usize, stride: usize, padding: Padding) -> (usize, usize) {
     match padding {
@@ -457,7 +485,8 @@ fn check_conv_forward_act<B: Backend>(
         }
     }
     let what = if relu { "conv2d_relu" } else { "conv2d" };
-    assert_close(&format!("{what} {g:?}"), &be.to_vec(&y), &want, 1e-4);
+    let norm = roots(ref_conv(&squares(&x), &squares(&w), None, g));
+    assert_close_to_terms(&format!("{what} {g:?}"), &be.to_vec(&y), &want, &norm, 1e-4);
 }
 
 pub fn conv2d_relu_matches_reference<B: Backend>(be: &B) {
@@ -523,7 +552,15 @@ pub fn conv2d_backward_input_matches_reference<B: Backend>(be: &B) {
         let dy = rand_vec(&mut r, g.output_len());
         let dx = be.conv2d_backward_input(&be.from_slice(&dy), &be.from_slice(&w), g);
         let (want, _) = ref_conv_backward(&to_f64(&x), &to_f64(&w), &to_f64(&dy), g);
-        assert_close(&format!("conv dx {g:?}"), &be.to_vec(&dx), &want, 1e-4);
+        let (norm, _) = ref_conv_backward(&squares(&x), &squares(&w), &squares(&dy), g);
+        let norm = roots(norm);
+        assert_close_to_terms(
+            &format!("conv dx {g:?}"),
+            &be.to_vec(&dx),
+            &want,
+            &norm,
+            1e-4,
+        );
     }
 }
 
@@ -555,7 +592,15 @@ pub fn conv2d_backward_weight_matches_reference<B: Backend>(be: &B) {
         let dy = rand_vec(&mut r, g.output_len());
         let dw = be.conv2d_backward_weight(&be.from_slice(&x), &be.from_slice(&dy), g);
         let (_, want) = ref_conv_backward(&to_f64(&x), &to_f64(&w), &to_f64(&dy), g);
-        assert_close(&format!("conv dw {g:?}"), &be.to_vec(&dw), &want, 1e-4);
+        let (_, norm) = ref_conv_backward(&squares(&x), &squares(&w), &squares(&dy), g);
+        let norm = roots(norm);
+        assert_close_to_terms(
+            &format!("conv dw {g:?}"),
+            &be.to_vec(&dw),
+            &want,
+            &norm,
+            1e-4,
+        );
     }
 }
 
@@ -596,11 +641,15 @@ pub fn conv2d_backward_large_channels<B: Backend>(be: &B) {
         let w = rand_vec(&mut r, g.weight_len());
         let dy = rand_vec(&mut r, g.output_len());
         let (want_dx, want_dw) = ref_conv_backward(&to_f64(&x), &to_f64(&w), &to_f64(&dy), g);
+        let (norm_dx, norm_dw) = ref_conv_backward(&squares(&x), &squares(&w), &squares(&dy), g);
+        let (norm_dx, norm_dw) = (roots(norm_dx), roots(norm_dw));
         let dyt = be.from_slice(&dy);
         let dx = be.conv2d_backward_input(&dyt, &be.from_slice(&w), g);
-        assert_close(&format!("conv dx {g:?}"), &be.to_vec(&dx), &want_dx, 1e-4);
+        let what = format!("conv dx {g:?}");
+        assert_close_to_terms(&what, &be.to_vec(&dx), &want_dx, &norm_dx, 1e-4);
         let dw = be.conv2d_backward_weight(&be.from_slice(&x), &dyt, g);
-        assert_close(&format!("conv dw {g:?}"), &be.to_vec(&dw), &want_dw, 1e-4);
+        let what = format!("conv dw {g:?}");
+        assert_close_to_terms(&what, &be.to_vec(&dw), &want_dw, &norm_dw, 1e-4);
     }
 }
 
