@@ -20,7 +20,8 @@
 //!   (`direct.rs`, AVX2/baseline multiply; with the AVX-512 multiply, where it times faster
 //!   than im2col on the first call: `tune.rs`); the rest im2col. The gradients of 3×3 stride-1
 //!   layers also go by Winograd where they measured faster (kernel gradient from 32 input
-//!   channels, input gradient from 64 output channels, both from 256 pixels per image): the
+//!   channels and 64 pixels per image, input gradient from 64 output channels and 256
+//!   pixels; all by F(4×4, 3×3) since 2026-12-04, by F(2×2, 3×3) before): the
 //!   cats-vs-dogs step on one thread went from 1,064-1,078 to 908-912 ms (`host bench
 //!   --backend cpu --model catsdogs`, Zen 3 VM), and to 848-890 ms with the cheaper A packing
 //!   (`panel::pack_a`) and Winograd forward from 64 input channels instead of 128. The kernel

@@ -111,7 +111,7 @@ const BT: [[f32; 6]; 6] = [
 ];
 
 /// `G`, the kernel transform of F(4×4, 3×3).
-const G: [[f32; 3]; 6] = [
+pub(super) const G: [[f32; 3]; 6] = [
     [0.25, 0.0, 0.0],
     [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
     [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
@@ -177,7 +177,11 @@ fn map3(o: &mut [f32], [a, b, c]: [&[f32]; 3], f: impl Fn(f32, f32, f32) -> f32)
 
 /// `o[i] = f(a[i], b[i], c[i], d[i])` over `o`'s length.
 #[inline(always)]
-fn map4(o: &mut [f32], [a, b, c, d]: [&[f32]; 4], f: impl Fn(f32, f32, f32, f32) -> f32) {
+pub(super) fn map4(
+    o: &mut [f32],
+    [a, b, c, d]: [&[f32]; 4],
+    f: impl Fn(f32, f32, f32, f32) -> f32,
+) {
     let n = o.len();
     let (a, b, c, d) = (&a[..n], &b[..n], &c[..n], &d[..n]);
     for i in 0..n {
@@ -235,7 +239,7 @@ fn output_line(
 
 /// Six `&mut` rows of `block` (`6 × width`).
 #[inline(always)]
-fn six_rows(block: &mut [f32], width: usize) -> [&mut [f32]; 6] {
+pub(super) fn six_rows(block: &mut [f32], width: usize) -> [&mut [f32]; 6] {
     let mut rows = block.chunks_exact_mut(width);
     std::array::from_fn(|_| rows.next().expect("6 rows"))
 }
@@ -243,7 +247,12 @@ fn six_rows(block: &mut [f32], width: usize) -> [&mut [f32]; 6] {
 /// The input transform `Bᵀ d B` of one 6×6 patch `p` (`p[dy][dx]`: `ic` channels) into
 /// `v[e]` (row-major 6×6); `t` (36 × `ic`) holds `Bᵀ d` column by column.
 #[inline(always)]
-fn input_channels(p: &[[&[f32]; 6]; 6], v: &mut [&mut [f32]; 36], t: &mut [f32], ic: usize) {
+pub(super) fn input_channels(
+    p: &[[&[f32]; 6]; 6],
+    v: &mut [&mut [f32]; 36],
+    t: &mut [f32],
+    ic: usize,
+) {
     let t = &mut t[..36 * ic];
     for (s, col) in t.chunks_exact_mut(6 * ic).enumerate() {
         input_line(std::array::from_fn(|r| p[r][s]), six_rows(col, ic));

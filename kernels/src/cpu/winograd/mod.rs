@@ -9,11 +9,15 @@
 //! gradient is the same algorithm on `dy`, padded by `2 - pad`, with the kernel turned by 180°
 //! and its channels swapped.
 //!
-//! The kernel gradient (`weight_gradient.rs`) is the transpose of F(2×2, 3×3): per 2×2 tile
-//! the input transform of its 4×4 patch and a transform of its `dy`, then 16 GEMMs whose
-//! reduction runs over the tiles. Each path is taken only where it measured faster than the
-//! GEMMs (`applies*`). Results differ from the direct sums by rounding only (F(2×2)'s
-//! constants are 0, ±1 and ±½; F(4×4)'s small integers and 1/4, 1/6, 1/12 and 1/24).
+//! The kernel gradient (`weight_gradient.rs`) is the transpose of the same algorithm: per
+//! tile the input transform of its 6×6 patch and a transform of its 4×4 `dy`, then 36 GEMMs
+//! whose reduction runs over the tiles. Each path is taken only where it measured faster than
+//! the GEMMs (`applies*`). Results differ from the direct sums by rounding only (the
+//! constants are small integers and 1/4, 1/6, 1/12 and 1/24); F(4×4)'s rounding is about ten
+//! times F(2×2, 3×3)'s, which these files used before (as published: Barabasz et al., "Error
+//! analysis and improving the accuracy of Winograd convolution for deep neural networks",
+//! 2020; in f32, 128 channels, random inputs in [-1, 1], max error 3e-4 vs 2e-5 on sums of
+//! norm ~11).
 
 mod forward;
 mod weight_gradient;
@@ -62,12 +66,21 @@ const MIN_WEIGHT_GRADIENT_IN_C: usize = 32;
 /// first to 99-106 ms).
 const MIN_INPUT_GRADIENT_OUT_C: usize = 64;
 
-/// Pixels per image (of the gradient computed: dy for the kernel gradient, dx for the input
-/// gradient) from which both gradients by Winograd pay: partial edge tiles and the fixed costs
-/// weigh more on small images. Measured as [`MIN_WEIGHT_GRADIENT_IN_C`], 2026-12-02: cats vs
-/// dogs' 9×9×256 dx from 7×7×256 25 ms vs 24; MNIST (batch 64) 11×11×64 dw from 13×13×32
-/// 4.4 ms vs 4.2.
-const MIN_GRADIENT_PIXELS: usize = 256;
+/// Pixels per image (of dx) from which the input gradient by Winograd pays: partial edge
+/// tiles and the fixed costs weigh more on small images. Measured as
+/// [`MIN_WEIGHT_GRADIENT_IN_C`], 2026-12-02: cats vs dogs' 9×9×256 dx from 7×7×256 25 ms vs
+/// 24 (F(2×2, 3×3)); again by F(4×4, 3×3) on Zen 4, 2026-12-04 (one thread, batch 32, two
+/// runs alternating) with a bound of 64: 21.0 ms vs 17.7-18.0, and MNIST's 13×13×32 dx from
+/// 11×11×64 1.77-1.80 vs 1.64.
+const MIN_INPUT_GRADIENT_PIXELS: usize = 256;
+
+/// Pixels per image (of dy) from which the kernel gradient by Winograd pays. By F(2×2, 3×3)
+/// it was [`MIN_INPUT_GRADIENT_PIXELS`] (2026-12-02: MNIST, batch 64, 11×11×64 dw from 13×13×32
+/// 4.4 ms vs 4.2); by F(4×4, 3×3) (Zen 4, 2026-12-04, one thread, batch 32, two runs
+/// alternating) the same layer took 1.18-1.19 ms against the GEMM's 1.67-1.72, the MNIST
+/// step 7.8-9.1 -> 7.4-8.1 ms; at 16 pixels cats vs dogs' 7×7×256 from 9×9×256 gained
+/// little (19.8-20.1 ms vs 20.7-22.3, the step unchanged), so it stays at 64.
+const MIN_WEIGHT_GRADIENT_PIXELS: usize = 64;
 
 /// Whether the CPU backend computes this convolution here: [`supported`], with enough input
 /// channels and output pixels for the transforms to pay.
@@ -94,20 +107,22 @@ pub(crate) fn may_pay(g: &Conv2dGeom) -> bool {
 
 /// Whether the CPU backend computes this convolution's input gradient here
 /// ([`conv2d_backward_input`]): [`supported`], with at least [`MIN_INPUT_GRADIENT_OUT_C`]
-/// output channels (the channels of `dy` it convolves) and [`MIN_GRADIENT_PIXELS`] input
+/// output channels (the channels of `dy` it convolves) and [`MIN_INPUT_GRADIENT_PIXELS`] input
 /// pixels per image (the pixels it computes).
 pub(crate) fn applies_to_input_gradient(g: &Conv2dGeom) -> bool {
-    supported(g) && g.out_c >= MIN_INPUT_GRADIENT_OUT_C && g.in_h * g.in_w >= MIN_GRADIENT_PIXELS
+    supported(g)
+        && g.out_c >= MIN_INPUT_GRADIENT_OUT_C
+        && g.in_h * g.in_w >= MIN_INPUT_GRADIENT_PIXELS
 }
 
 /// Whether the CPU backend computes this convolution's kernel and bias gradients here
 /// ([`conv2d_backward_weight_bias`]): [`supported`], with at least
-/// [`MIN_WEIGHT_GRADIENT_IN_C`] input channels and [`MIN_GRADIENT_PIXELS`] output pixels
-/// per image.
+/// [`MIN_WEIGHT_GRADIENT_IN_C`] input channels and [`MIN_WEIGHT_GRADIENT_PIXELS`] output
+/// pixels per image.
 pub(crate) fn applies_to_weight_gradient(g: &Conv2dGeom) -> bool {
     supported(g)
         && g.in_c >= MIN_WEIGHT_GRADIENT_IN_C
-        && g.out_h() * g.out_w() >= MIN_GRADIENT_PIXELS
+        && g.out_h() * g.out_w() >= MIN_WEIGHT_GRADIENT_PIXELS
 }
 
 /// Whether [`conv2d`], [`conv2d_backward_input`] and [`conv2d_backward_weight_bias`] can
@@ -418,7 +433,8 @@ mod tests {
         assert!(!applies(&Conv2dGeom { stride_w: 2, ..g }));
         assert!(applies(&Conv2dGeom { in_c: 64, ..g }));
         assert!(!applies(&Conv2dGeom { in_c: 32, ..g }));
-        // The gradients' thresholds: 16×16 = 256 pixels, in_c 32 (kernel), out_c 64 (input).
+        // The gradients' thresholds: 16×16 = 256 input pixels and out_c 64 (input gradient),
+        // 8×8 = 64 output pixels and in_c 32 (kernel gradient).
         let big = Conv2dGeom {
             in_h: 18,
             in_w: 18,
@@ -429,7 +445,16 @@ mod tests {
         assert!(applies_to_weight_gradient(&big));
         assert!(applies_to_input_gradient(&big));
         assert!(!applies_to_weight_gradient(&Conv2dGeom { in_c: 16, ..big }));
-        assert!(!applies_to_weight_gradient(&Conv2dGeom { in_w: 17, ..big }));
+        assert!(applies_to_weight_gradient(&Conv2dGeom {
+            in_h: 10,
+            in_w: 10,
+            ..big
+        }));
+        assert!(!applies_to_weight_gradient(&Conv2dGeom {
+            in_h: 10,
+            in_w: 9,
+            ..big
+        }));
         assert!(!applies_to_input_gradient(&Conv2dGeom { out_c: 32, ..big }));
         assert!(!applies_to_input_gradient(&Conv2dGeom {
             in_h: 15,
